@@ -1,0 +1,1 @@
+"""Speed and scale measurements (``python -m benchmarks.run``), arriving with issue 7."""
