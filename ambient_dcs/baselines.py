@@ -1,0 +1,180 @@
+"""Sparse-recovery baselines with the same call shape as CSGM: Lasso, OMP, least squares.
+
+Lasso and OMP solve for coefficients ``c`` of the image in a basis ``Ψ`` (``x = Ψ c``: pixels, the
+orthonormal 2-D DCT, or an orthonormal wavelet) with scikit-learn, on the effective matrix
+``A Ψ`` built column by column from the operator's ``forward``. For a deterministic operator that
+matrix is built once and every image is solved in one multi-target fit; a random operator has a
+matrix per image (its θ), built per image.
+
+The Lasso objective is ``½‖y − AΨc‖² + α‖c‖₁`` (the CSGM paper's; scikit-learn's ``alpha`` is
+``α / m``, with ``m`` the number of measurement entries, so ``α`` keeps its meaning across ``m``).
+
+Example:
+    >>> op = measurements.GaussianProjection(200, seed=0, image_shape=(28, 28, 1))
+    >>> y, theta = op.measure(x_test)
+    >>> rec = Lasso(op, basis="dct", alpha=0.1).reconstruct(y, theta)
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import warnings
+
+import numpy as np
+import pywt
+import scipy.fft
+import sklearn.exceptions
+import sklearn.linear_model
+import tensorflow as tf
+
+from .reconstruct import Reconstruction, check_reconstruction_inputs, measurement_error
+
+BASES = ("pixel", "dct", "wavelet")
+
+
+@functools.lru_cache(maxsize=8)
+def synthesis_matrix(basis, image_shape, wavelet="db1"):
+    """``Ψ`` as an ``(n, n)`` array whose column ``i`` is the image of coefficient vector ``e_i``.
+
+    ``"dct"``: the orthonormal 2-D DCT-II per channel (``scipy.fft.idctn(norm="ortho")``).
+    ``"wavelet"``: PyWavelets' 2-D transform per channel, ``mode="periodization"`` with as many
+    levels as halve H and W exactly (orthonormal for orthogonal wavelets such as ``db1``/Haar).
+    ``"pixel"``: the identity.
+    """
+    h, w, c = image_shape
+    n = h * w * c
+    units = np.eye(n).reshape(n, h, w, c)
+    if basis == "pixel":
+        return np.eye(n)
+    if basis == "dct":
+        return scipy.fft.idctn(units, axes=(1, 2), norm="ortho").reshape(n, n).T
+    if basis == "wavelet":
+        level = 0
+        while h % 2 ** (level + 1) == 0 and w % 2 ** (level + 1) == 0 and level < pywt.dwt_max_level(min(h, w), wavelet):
+            level += 1
+        template = pywt.wavedec2(np.zeros((h, w)), wavelet, mode="periodization", level=level)
+        _, slices = pywt.coeffs_to_array(template)
+        columns = np.empty((n, n))
+        for i, unit in enumerate(units):
+            for ch in range(c):
+                coeffs = pywt.array_to_coeffs(unit[:, :, ch], slices, output_format="wavedec2")
+                columns[i, ch::c] = pywt.waverec2(coeffs, wavelet, mode="periodization").reshape(-1)
+        return columns.T
+    raise ValueError(f"expected basis in {BASES}; received {basis!r}.")
+
+
+def operator_matrix(operator, theta, image_shape):
+    """The operator's ``forward`` as explicit matrices ``(N, m, n)`` (one per θ row; N = 1 if fixed)."""
+    n = int(np.prod(image_shape))
+    units = tf.reshape(tf.eye(n, dtype=tf.float64), (n, *image_shape))
+    if not theta:
+        columns = operator.forward(units, {})
+        return tf.reshape(tf.cast(columns, tf.float64), (1, n, -1)).numpy().transpose(0, 2, 1)
+    rows = next(iter(theta.values())).shape[0]
+    mats = []
+    for i in range(rows):  # a random operator: one matrix per image
+        theta_i = {k: tf.repeat(v[i:i + 1], n, axis=0) for k, v in theta.items()}
+        mats.append(tf.reshape(tf.cast(operator.forward(units, theta_i), tf.float64), (n, -1)).numpy().T)
+    return np.stack(mats)
+
+
+class _SparseRecovery:
+    """Shared machinery: validation, effective matrices, solving, packing the result."""
+
+    name = "sparse"
+
+    def __init__(self, operator, basis="pixel", wavelet="db1", image_shape=None):
+        if basis not in BASES:
+            raise ValueError(f"{type(self).__name__}: expected basis in {BASES}; received {basis!r}.")
+        if not operator.is_linear:
+            raise ValueError(f"{type(self).__name__}: needs a linear operator; {type(operator).__name__} is not.")
+        self.operator = operator
+        self.basis = basis
+        self.wavelet = wavelet
+        self.image_shape = tuple(image_shape) if image_shape is not None else operator.image_shape
+        if self.image_shape is None:
+            raise ValueError(f"{type(self).__name__}: the image shape is unknown; pass image_shape=(H, W, C).")
+        self._fixed_matrix = None
+
+    def _solver(self, m):
+        raise NotImplementedError
+
+    def _effective(self, theta):
+        psi = synthesis_matrix(self.basis, self.image_shape, self.wavelet)
+        if not self.operator.is_random:
+            if self._fixed_matrix is None:  # once per operator, not per image
+                self._fixed_matrix = operator_matrix(self.operator, {}, self.image_shape)[0] @ psi
+            return self._fixed_matrix[None], psi
+        return operator_matrix(self.operator, theta, self.image_shape) @ psi, psi
+
+    def reconstruct(self, y, theta=None):
+        """Reconstructs ``(N, H, W, C)`` images from ``y``; returns a :class:`Reconstruction`."""
+        start = time.perf_counter()
+        y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, type(self).__name__)
+        targets = tf.reshape(tf.cast(y, tf.float64), (y.shape[0], -1)).numpy()
+        mats, psi = self._effective(theta)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+            if mats.shape[0] == 1:  # one matrix: every image in one multi-target fit
+                coef = np.atleast_2d(self._solver(mats[0].shape[0]).fit(mats[0], targets.T).coef_)
+            else:
+                coef = np.stack([self._solver(mat.shape[0]).fit(mat, t).coef_ for mat, t in zip(mats, targets)])
+        x = np.clip(coef @ psi.T, 0.0, 1.0).reshape(-1, *self.image_shape).astype(np.float32)
+        return Reconstruction(x=x, z=coef.astype(np.float32), measurement_error=measurement_error(self.operator, x, y, theta),
+                              wall_time=time.perf_counter() - start)
+
+
+class Lasso(_SparseRecovery):
+    """``min_c ½‖y − AΨc‖² + α‖c‖₁`` with scikit-learn's coordinate descent, ``x = Ψ c`` clipped to [0, 1].
+
+    Args:
+        operator: a linear operator.
+        basis: ``"pixel"``, ``"dct"`` or ``"wavelet"``.
+        alpha: the ℓ₁ weight α (paper, MNIST pixel basis: 0.1).
+        wavelet: PyWavelets name for ``basis="wavelet"`` (default ``"db1"``, Haar).
+        image_shape: ``(H, W, C)``; defaults to the operator's.
+        max_iter: coordinate-descent sweeps.
+        tol: scikit-learn's duality-gap tolerance (its default, 1e-4, as the original CSGM; a tiny
+            ``alpha`` needs a smaller ``tol`` to converge).
+    """
+
+    def __init__(self, operator, basis="pixel", alpha=0.1, wavelet="db1", image_shape=None, max_iter=2000, tol=1e-4):
+        super().__init__(operator, basis, wavelet, image_shape)
+        self.alpha = float(alpha)
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+
+    def _solver(self, m):
+        return sklearn.linear_model.Lasso(alpha=self.alpha / m, fit_intercept=False, max_iter=self.max_iter,
+                                          tol=self.tol)
+
+
+class OMP(_SparseRecovery):
+    """Orthogonal matching pursuit with ``sparsity`` non-zero coefficients in the basis."""
+
+    def __init__(self, operator, basis="pixel", sparsity=50, wavelet="db1", image_shape=None):
+        super().__init__(operator, basis, wavelet, image_shape)
+        if not isinstance(sparsity, (int, np.integer)) or sparsity < 1:
+            raise ValueError(f"OMP: expected sparsity to be an integer >= 1; received {sparsity!r}.")
+        self.sparsity = int(sparsity)
+
+    def _solver(self, m):
+        return sklearn.linear_model.OrthogonalMatchingPursuit(n_nonzero_coefs=min(self.sparsity, m), fit_intercept=False)
+
+
+class LeastSquares:
+    """The minimum-norm least-squares solution ``A⁺ y`` (the operator's ``pseudo_inverse``), clipped to [0, 1]."""
+
+    def __init__(self, operator, image_shape=None):
+        if not operator.is_linear:
+            raise ValueError(f"LeastSquares: needs a linear operator; {type(operator).__name__} is not.")
+        self.operator = operator
+        self.image_shape = tuple(image_shape) if image_shape is not None else operator.image_shape
+
+    def reconstruct(self, y, theta=None):
+        start = time.perf_counter()
+        y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, "LeastSquares")
+        x = np.clip(self.operator.pseudo_inverse(tf.cast(y, tf.float32), theta).numpy(), 0, 1).astype(np.float32)
+        return Reconstruction(x=x, measurement_error=measurement_error(self.operator, x, y, theta),
+                              wall_time=time.perf_counter() - start)
