@@ -1,0 +1,513 @@
+"""AmbientGAN: train a GAN when only lossy measurements ``y = f_θ(x)`` of the data exist.
+
+Bora, Price & Dimakis, "AmbientGAN: Generative models from lossy measurements", ICLR 2018.
+The discriminator never sees a clean image: it compares real measurements with *simulated*
+measurements ``f_θ'(G(z))`` of generated images, with θ' drawn independently every step and the
+operator's noise included. If the measurement process is invertible in distribution, the generator
+learns the distribution of the clean images.
+
+:class:`AmbientGAN` is a ``keras.Model`` with a custom ``train_step`` (in the style of the keras.io
+``wgan_gp.py`` / ``dcgan_overriding_train_step.py`` examples), so ``model.fit(dataset, callbacks=…)``
+gives progress bars, TensorBoard, checkpoints and resume (see :mod:`ambient_dcs.callbacks`).
+
+Example:
+    >>> import measurements as M
+    >>> from ambient_dcs.ambientgan import AmbientGAN
+    >>> op = M.PixelDrop(0.9, noise=M.GaussianNoise(0.1))
+    >>> gan = AmbientGAN(generator, critic, op, seed=0)     # WGAN-GP, 5 critic steps, z ~ U[-1, 1]
+    >>> gan.compile()                                       # Adam(2e-4, 0.5, 0.9999) for G and D
+    >>> gan.fit(tf.data.Dataset.from_tensor_slices(x_train).batch(64), epochs=10)
+    >>> images = gan.sample(64, seed=0)                     # NumPy (64, 28, 28, 1) in [0, 1]
+
+Input regimes (what one element of the dataset given to ``fit`` is):
+
+1. **Clean images** ``x`` (a tensor ``(N, H, W, C)``): real measurements are simulated on the fly,
+   ``y = f_θ(x)`` with a fresh θ and fresh noise every step, as the original code did. Convenient for
+   experiments on datasets that have clean images.
+2. **Measurements the user owns**: a dict ``{"y": y, "theta": {...}}`` with ``y`` of shape
+   ``(N, *operator.measurement_shape(image_shape))`` and θ keyed as ``operator.theta_keys``. θ may
+   be omitted (or ``{}``) for deterministic operators, and also for random ones unless the operator
+   exposes θ to the discriminator (``operator.exposes_theta``): the real θ is only ever used as a
+   discriminator input. Training never needs clean images in this regime. Use
+   :func:`measure_dataset` to produce such data from images, or load your instrument's records.
+
+In ``mode="unmeasure"`` the batches are images already inverted by :func:`unmeasure_dataset`.
+A ``(data,)`` or ``(data, anything)`` tuple is accepted too; only ``data`` is used.
+
+Modes (AmbientGAN §4 baselines; ``arch.get_lossy`` in the original):
+
+* ``"ambient"``: D sees ``f_θ(x)`` (or the given ``y``) against ``f_θ'(G(z))``.
+* ``"ignore"`` (the original's ``baseline``): D sees the real measurements against the unmeasured
+  ``G(z)``. Only defined when a measurement has the shape of an image.
+* ``"unmeasure"``: the measurements are first inverted with a classical method
+  (:func:`unmeasure_dataset`, NumPy/scikit-image, done once for the whole training set) and an
+  ordinary GAN is trained on the result: D sees the inverted images against ``G(z)``.
+
+Losses: ``"wgan-gp"`` (the MNIST setting of the paper), ``"dcgan"`` (sigmoid cross-entropy,
+non-saturating generator loss; the CelebA setting), ``"lsgan"`` (least squares, Mao et al. 2017).
+The discriminator must end in a linear layer (scores / logits, no sigmoid), returning ``(N, 1)`` or
+``(N,)``.
+
+One ``train_step`` = ``d_steps`` discriminator updates, then one generator update, all on the same
+real batch (as the original, where the ``d_iters`` critic updates of an iteration reuse one feed
+dict). Unlike the original, which also reused one ``z`` and one θ' within an iteration, each update
+here draws a fresh ``z``, θ', measurement noise and (WGAN-GP) interpolation ``α``; the measurement
+of a real image (regime 1) is drawn once per step.
+
+Discriminator inputs: ``D(y)``; when ``mode="ambient"`` and ``operator.exposes_theta``,
+``D([flatten(y), operator.theta_features(θ)])`` (the real θ for real data, θ' for fakes), the
+convention of :mod:`ambient_dcs.networks`.
+
+Randomness: one ``keras.random.SeedGenerator(seed)`` of the trainer draws ``z``, α, and the seeds
+passed to the operator for θ, θ' and the noise, so ``seed`` fixes the run whatever the operator's
+own seed (stateless draws differ between ``jit_compile=True`` and ``False``). Its state is a model
+variable, saved in checkpoints, so a resumed run continues the same stream.
+
+Saving: ``gan.generator.save("prior.keras")`` is the prior to use elsewhere (a plain Keras model).
+``gan.save("gan.keras")`` stores the whole trainer (parts, settings, both optimizers and their
+state); load it with ``keras.saving.load_model`` after ``import ambient_dcs.ambientgan``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import measurements
+
+__all__ = ["AmbientGAN", "unmeasure_dataset", "measure_dataset", "MODES", "LOSSES", "LATENT_DISTRIBUTIONS"]
+
+MODES = ("ambient", "ignore", "unmeasure")
+LOSSES = ("wgan-gp", "dcgan", "lsgan")
+LATENT_DISTRIBUTIONS = ("uniform", "normal")
+
+
+def _default_optimizer():
+    # The MNIST WGAN-GP scripts of the original: Adam(2e-4, beta1 0.5, beta2 0.9999).
+    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9999)
+
+
+def _batch_size(t):
+    return t.shape[0] if t.shape[0] is not None else tf.shape(t)[0]
+
+
+def _shape_str(shape):
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+@keras.saving.register_keras_serializable(package="ambient_dcs")
+class AmbientGAN(keras.Model):
+    """A GAN trained from measurements through a known measurement operator.
+
+    Args:
+        generator: a Keras model ``z (N, latent_dim) → images (N, H, W, C)`` in [0, 1].
+        discriminator: a Keras model scoring what ``mode`` shows it (see the module docstring):
+            measurements ``(N, *measurement_shape)``, or ``[flat_y, theta_features]`` for an
+            operator that exposes θ, or images in the ``ignore`` / ``unmeasure`` modes. Linear
+            output, one score per example.
+        operator: a :class:`measurements.Operator` (any operator of the library or a subclass).
+        mode: ``"ambient"``, ``"ignore"`` or ``"unmeasure"``.
+        loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
+        d_steps: discriminator updates per generator update (5 for WGAN-GP on MNIST).
+        latent_dim: size of ``z``; defaults to ``generator.input_shape[-1]``.
+        latent_distribution: ``"uniform"`` (U[−1, 1], the original's default) or ``"normal"``.
+        gp_weight: λ of the gradient penalty (``wgan-gp`` only).
+        seed: seed of the model's random stream (z, θ, θ', measurement noise, α). The same seed,
+            the same initial weights and the same data order give the same run.
+        **kwargs: ``keras.Model`` arguments (``name``).
+
+    Raises:
+        ValueError: unknown mode / loss / distribution; ``mode="ignore"`` with measurements not
+            shaped like images; ``mode="unmeasure"`` with an operator no classical inverse fits;
+            a generator or discriminator whose outputs do not fit.
+
+    Attributes:
+        generator, discriminator, operator: the three parts.
+        image_shape: ``(H, W, C)`` of the generated images.
+        measurement_shape: shape of one measurement.
+        d_optimizer, g_optimizer: set by :meth:`compile`; both are saved in weight checkpoints.
+    """
+
+    def __init__(self, generator, discriminator, operator, mode="ambient", loss="wgan-gp", d_steps=5,
+                 latent_dim=None, latent_distribution="uniform", gp_weight=10.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"AmbientGAN: expected mode in {list(MODES)}; received {mode!r}.")
+        if loss not in LOSSES:
+            raise ValueError(f"AmbientGAN: expected loss in {list(LOSSES)}; received {loss!r}.")
+        if latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"AmbientGAN: expected latent_distribution in {list(LATENT_DISTRIBUTIONS)}; "
+                             f"received {latent_distribution!r}.")
+        if isinstance(d_steps, bool) or not isinstance(d_steps, (int, np.integer)) or d_steps < 1:
+            raise ValueError(f"AmbientGAN: expected d_steps to be an integer >= 1; received {d_steps!r}.")
+        if not isinstance(operator, measurements.Operator):
+            raise ValueError(f"AmbientGAN: expected operator to be a measurements.Operator; "
+                             f"received {type(operator).__name__}.")
+        gp_weight = float(gp_weight)
+        if not (math.isfinite(gp_weight) and gp_weight >= 0):
+            raise ValueError(f"AmbientGAN: expected gp_weight >= 0; received {gp_weight!r}.")
+        if latent_dim is None:
+            try:
+                latent_dim = generator.input_shape[-1]
+            except (AttributeError, ValueError):
+                latent_dim = None
+            if latent_dim is None:
+                raise ValueError("AmbientGAN: cannot read the latent size from generator.input_shape; "
+                                 "pass latent_dim=.")
+        self.mode = mode
+        self.loss_name = loss
+        self.d_steps = int(d_steps)
+        self.latent_dim = int(latent_dim)
+        self.latent_distribution = latent_distribution
+        self.gp_weight = gp_weight
+        self.seed = seed
+        self.generator = generator
+        self.discriminator = discriminator
+        self.operator = operator
+        self._seed_generator = keras.random.SeedGenerator(seed)
+        self._sample_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
+
+        # Build the three parts eagerly (no variable is ever created inside the traced step) and
+        # read the shapes from real outputs rather than trusting declarations.
+        x0 = generator(tf.zeros((2, self.latent_dim)), training=False)
+        if x0.shape.rank != 4:
+            raise ValueError(f"AmbientGAN: the generator must return images (N, H, W, C); it returned "
+                             f"shape {_shape_str(x0.shape)} for z of shape (2, {self.latent_dim}).")
+        self.image_shape = tuple(int(d) for d in x0.shape[1:])
+        x0 = tf.fill((2, *self.image_shape), 0.5)
+        theta0 = operator.sample_theta(2, seed=0, image_shape=self.image_shape)
+        y0 = operator(x0, theta=theta0, seed=0)
+        self.measurement_shape = tuple(int(d) for d in y0.shape[1:])
+        self.uses_theta = mode == "ambient" and bool(operator.exposes_theta)
+        if mode == "ignore" and self.measurement_shape != self.image_shape:
+            raise ValueError(
+                f"AmbientGAN: mode='ignore' compares real measurements with unmeasured generated images, "
+                f"so a measurement must have the shape of an image; {type(operator).__name__} measures "
+                f"images of shape {self.image_shape} as shape {self.measurement_shape}. Use mode='ambient'.")
+        if mode == "unmeasure" and not measurements.available_methods(operator):
+            raise ValueError(
+                f"AmbientGAN: mode='unmeasure' needs a classical inverse of the operator, and none fits "
+                f"{type(operator).__name__} (measurements.available_methods is empty). Use mode='ambient'.")
+        if self.uses_theta:
+            features = operator.theta_features(theta0)
+            if features is None:
+                raise ValueError(f"AmbientGAN: {type(operator).__name__}.exposes_theta is True but "
+                                 f"theta_features returned None.")
+            self.theta_dim = int(np.prod(features.shape[1:]))
+            d_in = self._d_input(y0, theta0)
+        else:
+            self.theta_dim = 0
+            d_in = y0 if mode == "ambient" else x0
+        out = discriminator(d_in, training=False)
+        if isinstance(out, (list, tuple)) or out.shape.rank not in (1, 2) or (
+                out.shape.rank == 2 and out.shape[-1] != 1):
+            raise ValueError(f"AmbientGAN: the discriminator must return one score per example, (N, 1) or "
+                             f"(N,); it returned {out!r}.")
+
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.gp_tracker = keras.metrics.Mean(name="gp") if loss == "wgan-gp" else None
+        self.g_optimizer = None
+        self.d_optimizer = None
+        self.built = True
+
+    # ------------------------------------------------------------------ Keras plumbing
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        """Sets the two optimizers (default: Adam(2e-4, beta_1=0.5, beta_2=0.9999) each).
+
+        Other keyword arguments go to ``keras.Model.compile`` (``jit_compile``, ``run_eagerly``,
+        ``steps_per_execution``). The optimizers are built here, so their state exists before a
+        checkpoint is restored and is part of ``save_weights`` / ``BackupAndRestore``.
+        """
+        for key in ("optimizer", "loss", "metrics"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"AmbientGAN.compile: {key}= is not used; pass g_optimizer= and d_optimizer=.")
+            kwargs.pop(key, None)
+        super().compile(optimizer=None, **kwargs)
+        g_optimizer = _default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer)
+        d_optimizer = _default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer)
+        if g_optimizer is d_optimizer:
+            raise ValueError("AmbientGAN.compile: g_optimizer and d_optimizer must be two different "
+                             "optimizer objects (each keeps state for its own variables).")
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        if not g_optimizer.built:
+            g_optimizer.build(self.generator.trainable_variables)
+        if not d_optimizer.built:
+            d_optimizer.build(self.discriminator.trainable_variables)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "operator": keras.saving.serialize_keras_object(self.operator),
+            "mode": self.mode, "loss": self.loss_name, "d_steps": self.d_steps, "latent_dim": self.latent_dim,
+            "latent_distribution": self.latent_distribution, "gp_weight": self.gp_weight, "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator", "operator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        if self.g_optimizer is None:
+            return None
+        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+                "jit_compile": bool(self.jit_compile), "steps_per_execution": self.steps_per_execution}
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        for key in ("g_optimizer", "d_optimizer"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        self.compile(**config)
+
+    @property
+    def metrics(self):
+        trackers = [self.d_loss_tracker, self.g_loss_tracker]
+        return trackers + ([self.gp_tracker] if self.gp_tracker is not None else [])
+
+    def call(self, z, training=False):
+        """``G(z)``: so ``model(z)`` and ``model.predict(z)`` generate images."""
+        return self.generator(z, training=training)
+
+    # ------------------------------------------------------------------ sampling
+    def sample_latent(self, n, seed=None):
+        """Draws ``n`` latent vectors from the prior (a tensor ``(n, latent_dim)``).
+
+        ``seed``: an int for a fixed draw; ``None`` draws from a generator kept apart from the
+        training stream (sampling does not change the course of training).
+        """
+        if seed is None:
+            seed = self._sample_seed_generator.next()
+        else:
+            seed = tf.constant([int(seed), 0], tf.int64)
+        return self._latent(n, seed)
+
+    def sample(self, n, seed=None, batch_size=256):
+        """``n`` generated images as a NumPy array ``(n, H, W, C)`` (``seed`` as in :meth:`sample_latent`)."""
+        z = self.sample_latent(int(n), seed)
+        chunks = [np.asarray(self.generator(z[i:i + batch_size], training=False))
+                  for i in range(0, int(n), batch_size)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, *self.image_shape), np.float32)
+
+    # ------------------------------------------------------------------ pieces of the step
+    def _seeds(self, count):
+        seed = tf.cast(self._seed_generator.next(), tf.int64)
+        return tf.random.experimental.stateless_split(seed, num=count)
+
+    def _latent(self, n, seed):
+        shape = tf.stack([tf.cast(n, tf.int32), self.latent_dim]) if tf.is_tensor(n) else [n, self.latent_dim]
+        if self.latent_distribution == "uniform":
+            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+        return tf.random.stateless_normal(shape, seed)
+
+    def _d_input(self, y, theta):
+        """What D sees for measurements ``y`` taken with θ."""
+        if not self.uses_theta:
+            return y
+        m = int(np.prod(self.measurement_shape))
+        features = tf.cast(self.operator.theta_features(theta), y.dtype)
+        return [tf.reshape(y, [-1, m]), tf.reshape(features, [-1, self.theta_dim])]
+
+    def _unpack(self, data):
+        """Returns ``(x, y, theta)``: clean images or (measurements, θ or None)."""
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        if isinstance(data, dict):
+            if "y" not in data:
+                raise ValueError(f"AmbientGAN: a measurement batch is a dict {{'y': y, 'theta': {{...}}}}; "
+                                 f"received keys {sorted(data)}.")
+            if self.mode == "unmeasure":
+                raise ValueError("AmbientGAN: mode='unmeasure' trains on images inverted beforehand; convert "
+                                 "the measurements with unmeasure_dataset(operator, y, theta) and fit on those.")
+            theta = data.get("theta") or None
+            return None, data["y"], theta
+        return data, None, None
+
+    def _check_shape(self, t, expected, what):
+        got = tuple(t.shape[1:])
+        if t.shape.rank != len(expected) + 1 or any(g is not None and g != e for g, e in zip(got, expected)):
+            raise ValueError(f"AmbientGAN: expected {what} of shape (N, {', '.join(map(str, expected))}); "
+                             f"received shape {_shape_str(t.shape)}.")
+
+    def _real_input(self, x, y, theta, seeds):
+        """D's input for the real batch, and the batch size."""
+        dtype = self.generator.compute_dtype if hasattr(self.generator, "compute_dtype") else "float32"
+        if self.mode == "unmeasure":
+            x = tf.cast(x, dtype)
+            self._check_shape(x, self.image_shape, "images inverted by unmeasure_dataset")
+            return x, _batch_size(x)
+        if x is not None:  # clean images: simulate the instrument, fresh θ and noise every step
+            x = tf.cast(x, dtype)
+            self._check_shape(x, self.image_shape, "clean images (the generator's output shape)")
+            n = _batch_size(x)
+            theta = self.operator.sample_theta(n, seed=seeds[0], image_shape=self.image_shape)
+            y = self.operator(x, theta=theta, seed=seeds[1])
+        else:
+            y = tf.cast(y, dtype)
+            self._check_shape(y, self.measurement_shape, "measurements y")
+            n = _batch_size(y)
+            if self.uses_theta:
+                if theta is None:
+                    raise ValueError(
+                        f"AmbientGAN: {type(self.operator).__name__} exposes θ to the discriminator, so "
+                        f"measurement batches need their θ: {{'y': y, 'theta': {{{', '.join(map(repr, self.operator.theta_keys))}: ...}}}}.")
+                missing = [k for k in self.operator.theta_keys if k not in theta]
+                if missing:
+                    raise ValueError(f"AmbientGAN: theta of the measurement batch is missing key(s) {missing}; "
+                                     f"expected {list(self.operator.theta_keys)}, received {sorted(theta)}.")
+        if self.mode == "ambient":
+            return self._d_input(y, theta), n
+        return y, n  # ignore: measurements shaped like images
+
+    def _fake_input(self, n, seeds, training):
+        """D's input for ``n`` generated samples: measured (ambient) or not."""
+        x = self.generator(self._latent(n, seeds[0]), training=training)
+        if self.mode != "ambient":
+            return x
+        theta = self.operator.sample_theta(n, seed=seeds[1], image_shape=self.image_shape)
+        y = self.operator(x, theta=theta, seed=seeds[2])  # op(...), not op.forward: noise included
+        return self._d_input(y, theta)
+
+    def _scores(self, inputs, training):
+        out = self.discriminator(inputs, training=training)
+        return tf.reshape(tf.cast(out, "float32"), [-1])
+
+    def _d_loss(self, real, fake):
+        if self.loss_name == "wgan-gp":
+            return tf.reduce_mean(fake) - tf.reduce_mean(real)
+        if self.loss_name == "dcgan":
+            bce = tf.nn.sigmoid_cross_entropy_with_logits
+            return (tf.reduce_mean(bce(labels=tf.ones_like(real), logits=real))
+                    + tf.reduce_mean(bce(labels=tf.zeros_like(fake), logits=fake)))
+        return 0.5 * tf.reduce_mean(tf.square(real - 1.0)) + 0.5 * tf.reduce_mean(tf.square(fake))
+
+    def _g_loss(self, fake):
+        if self.loss_name == "wgan-gp":
+            return -tf.reduce_mean(fake)
+        if self.loss_name == "dcgan":  # non-saturating: -log D(G(z))
+            return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(fake), logits=fake))
+        return 0.5 * tf.reduce_mean(tf.square(fake - 1.0))
+
+    def _gradient_penalty(self, real, fake, n, seed):
+        """``mean((‖∇D(x̂)‖₂ − 1)²)`` at ``x̂ = real + α(fake − real)``, α ~ U[0, 1] per example.
+
+        The interpolates are measurements (ambient mode), as in the original; with θ exposed, the θ
+        features are interpolated with the same α and the norm is over both inputs (the original
+        appended the angles to the measurement vector). D runs with ``training=False`` here, as the
+        original.
+        """
+        alpha = tf.random.stateless_uniform(tf.reshape(n, [1]) if tf.is_tensor(n) else [n], seed)
+        reals = real if isinstance(real, list) else [real]
+        fakes = fake if isinstance(fake, list) else [fake]
+        mixed = []
+        for r, f in zip(reals, fakes):
+            a = tf.reshape(tf.cast(alpha, r.dtype), [-1] + [1] * (r.shape.rank - 1))
+            mixed.append(r + a * (f - r))
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            scores = self._scores(mixed if isinstance(real, list) else mixed[0], training=False)
+        grads = tape.gradient(scores, mixed)
+        squares = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads])
+        norm = tf.sqrt(squares + 1e-12)
+        return tf.reduce_mean(tf.square(norm - 1.0))
+
+    # ------------------------------------------------------------------ the step
+    def train_step(self, data):
+        if self.g_optimizer is None:
+            raise ValueError("AmbientGAN: call compile() before fit().")
+        x, y, theta = self._unpack(data)
+        seeds = self._seeds(2 + 4 * self.d_steps + 3)
+        real, n = self._real_input(x, y, theta, seeds[0:2])
+        d_vars = self.discriminator.trainable_variables
+        g_vars = self.generator.trainable_variables
+
+        for i in range(self.d_steps):
+            s = seeds[2 + 4 * i: 6 + 4 * i]
+            fake = self._fake_input(n, s[:3], training=True)
+            with tf.GradientTape() as tape:
+                d_loss = self._d_loss(self._scores(real, training=True), self._scores(fake, training=True))
+                if self.loss_name == "wgan-gp":
+                    gp = self._gradient_penalty(real, fake, n, s[3])
+                    d_loss = d_loss + self.gp_weight * gp
+            grads = tape.gradient(d_loss, d_vars)
+            self.d_optimizer.apply_gradients(zip(grads, d_vars))
+            self.d_loss_tracker.update_state(d_loss)
+            if self.gp_tracker is not None:
+                self.gp_tracker.update_state(gp)
+
+        with tf.GradientTape() as tape:
+            fake = self._fake_input(n, seeds[-3:], training=True)
+            g_loss = self._g_loss(self._scores(fake, training=True))
+        grads = tape.gradient(g_loss, g_vars)
+        self.g_optimizer.apply_gradients(zip(grads, g_vars))
+        self.g_loss_tracker.update_state(g_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+# ---------------------------------------------------------------------- dataset helpers
+def _theta_slice(theta, start, stop):
+    if not theta:
+        return None
+    return {k: np.asarray(v)[start:stop] for k, v in theta.items()}
+
+
+def unmeasure_dataset(operator, y, theta=None, method="auto", batch_size=256):
+    """Inverts a whole set of measurements with a classical method, for ``mode="unmeasure"``.
+
+    The inverses (``measurements.unmeasure``: Wiener, blur fill, biharmonic inpainting,
+    pseudo-inverse) are NumPy / scikit-image, so they run once, up front, batch by batch.
+
+    Args:
+        operator: the operator that produced ``y`` (its image shape must be known: built, or
+            constructed with ``image_shape=``).
+        y: measurements ``(N, *measurement_shape)``.
+        theta: the θ that produced them (a dict of arrays with first axis ``N``), needed by
+            random operators.
+        method: ``"auto"`` or a method name of ``measurements.unmeasure``.
+        batch_size: measurements inverted per call.
+
+    Returns:
+        A float32 NumPy array ``(N, H, W, C)`` in [0, 1].
+
+    Raises:
+        ValueError: if no inverse fits the operator (e.g. ``ExtractPatch``), or as ``unmeasure``.
+    """
+    if not measurements.available_methods(operator):
+        raise ValueError(f"unmeasure_dataset: no classical inverse fits {type(operator).__name__} "
+                         f"(measurements.available_methods is empty).")
+    y = np.asarray(y)
+    chunks = []
+    for start in range(0, len(y), int(batch_size)):
+        stop = start + int(batch_size)
+        chunks.append(measurements.unmeasure(operator, y[start:stop], _theta_slice(theta, start, stop), method=method))
+    if not chunks:
+        raise ValueError("unmeasure_dataset: received no measurements.")
+    return np.concatenate(chunks).astype(np.float32)
+
+
+def measure_dataset(operator, x, seed=None, batch_size=256):
+    """Measures a set of images once: returns ``(y, theta)`` as NumPy (θ a dict of arrays).
+
+    This is what an instrument would record; ``{"y": y, "theta": theta}`` is then a training set
+    for :class:`AmbientGAN` that holds no clean image. ``seed`` (an int) makes it reproducible.
+    """
+    x = np.asarray(x)
+    ys, thetas = [], []
+    for i, start in enumerate(range(0, len(x), int(batch_size))):
+        s = None if seed is None else tf.constant([int(seed), i], tf.int64)
+        y, theta = operator.measure(x[start:start + int(batch_size)], seed=s)
+        ys.append(np.asarray(y))
+        thetas.append(measurements.base.as_numpy_dict(theta))
+    if not ys:
+        raise ValueError("measure_dataset: received no images.")
+    theta = {k: np.concatenate([t[k] for t in thetas]) for k in thetas[0]}
+    return np.concatenate(ys), theta
