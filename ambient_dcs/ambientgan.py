@@ -235,7 +235,7 @@ class AmbientGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         if not g_optimizer.built:
-            g_optimizer.build(self.generator.trainable_variables)
+            g_optimizer.build(self.generator_variables())
         if not d_optimizer.built:
             d_optimizer.build(self.discriminator.trainable_variables)
 
@@ -338,13 +338,21 @@ class AmbientGAN(keras.Model):
             raise ValueError(f"AmbientGAN: expected {what} of shape (N, {', '.join(map(str, expected))}); "
                              f"received shape {_shape_str(t.shape)}.")
 
+    def generator_variables(self):
+        """The variables the generator update trains (subclasses add their own)."""
+        return self.generator.trainable_variables
+
     def _real_input(self, x, y, theta, seeds):
-        """D's input for the real batch, and the batch size."""
+        """D's input for the real batch, its size, and the real measurements and θ behind it.
+
+        Returns ``(d_input, n, y, theta)``; ``y`` and ``theta`` are ``None`` in ``unmeasure`` mode,
+        and ``theta`` is ``None`` when a measurement batch came without it.
+        """
         dtype = self.generator.compute_dtype if hasattr(self.generator, "compute_dtype") else "float32"
         if self.mode == "unmeasure":
             x = tf.cast(x, dtype)
             self._check_shape(x, self.image_shape, "images inverted by unmeasure_dataset")
-            return x, _batch_size(x)
+            return x, _batch_size(x), None, None
         if x is not None:  # clean images: simulate the instrument, fresh θ and noise every step
             x = tf.cast(x, dtype)
             self._check_shape(x, self.image_shape, "clean images (the generator's output shape)")
@@ -365,8 +373,8 @@ class AmbientGAN(keras.Model):
                     raise ValueError(f"AmbientGAN: theta of the measurement batch is missing key(s) {missing}; "
                                      f"expected {list(self.operator.theta_keys)}, received {sorted(theta)}.")
         if self.mode == "ambient":
-            return self._d_input(y, theta), n
-        return y, n  # ignore: measurements shaped like images
+            return self._d_input(y, theta), n, y, theta
+        return y, n, y, theta  # ignore: measurements shaped like images
 
     def _fake_input(self, n, seeds, training):
         """D's input for ``n`` generated samples: measured (ambient) or not."""
@@ -425,10 +433,10 @@ class AmbientGAN(keras.Model):
         if self.g_optimizer is None:
             raise ValueError("AmbientGAN: call compile() before fit().")
         x, y, theta = self._unpack(data)
-        seeds = self._seeds(2 + 4 * self.d_steps + 3)
-        real, n = self._real_input(x, y, theta, seeds[0:2])
+        seeds = self._seeds(2 + 4 * self.d_steps + 3 + self._extra_seeds)
+        real, n, y, theta = self._real_input(x, y, theta, seeds[0:2])
         d_vars = self.discriminator.trainable_variables
-        g_vars = self.generator.trainable_variables
+        g_vars = self.generator_variables()
 
         for i in range(self.d_steps):
             s = seeds[2 + 4 * i: 6 + 4 * i]
@@ -444,13 +452,26 @@ class AmbientGAN(keras.Model):
             if self.gp_tracker is not None:
                 self.gp_tracker.update_state(gp)
 
+        g_seeds = seeds[2 + 4 * self.d_steps:]
         with tf.GradientTape() as tape:
-            fake = self._fake_input(n, seeds[-3:], training=True)
+            fake = self._fake_input(n, g_seeds[:3], training=True)
             g_loss = self._g_loss(self._scores(fake, training=True))
-        grads = tape.gradient(g_loss, g_vars)
+            total = g_loss + self._extra_generator_loss(y, theta, n, g_seeds[3:])
+        grads = tape.gradient(total, g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
+
+    #: Seeds the generator step draws for :meth:`_extra_generator_loss`.
+    _extra_seeds = 0
+
+    def _extra_generator_loss(self, y, theta, n, seeds):
+        """A term added to the generator loss, from the real measurements ``y`` (θ) of the step.
+
+        Zero here; :class:`ambient_dcs.learned_inversion.AmbientGANWithInversion` adds the
+        measurement error of its learned latent optimisation. It must track its own metrics.
+        """
+        return 0.0
 
 
 # ---------------------------------------------------------------------- dataset helpers

@@ -1,4 +1,4 @@
-"""Sparse-recovery baselines with the same call shape as CSGM: Lasso, OMP, least squares.
+"""Sparse-recovery baselines with the same call shape as CSGM: Lasso, OMP, least squares, classical inverses.
 
 Lasso and OMP solve for coefficients ``c`` of the image in a basis ``Ψ`` (``x = Ψ c``: pixels, the
 orthonormal 2-D DCT, or an orthonormal wavelet) with scikit-learn, on the effective matrix
@@ -27,6 +27,8 @@ import scipy.fft
 import sklearn.exceptions
 import sklearn.linear_model
 import tensorflow as tf
+
+import measurements
 
 from .reconstruct import Reconstruction, check_reconstruction_inputs, measurement_error
 
@@ -100,6 +102,27 @@ class _SparseRecovery:
     def _solver(self, m):
         raise NotImplementedError
 
+    def _prepare(self, mats, psi, targets, y, theta):
+        """Hook run before solving (e.g. to choose a regularisation weight from the data)."""
+
+    def _solve(self, mats, psi, targets):
+        """Coefficients ``(N, n)`` and clipped images ``(N, H, W, C)`` for effective matrices ``mats``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
+            if mats.shape[0] == 1:  # one matrix: every image in one multi-target fit
+                coef = np.atleast_2d(self._solver(mats[0].shape[0]).fit(mats[0], targets.T).coef_)
+            else:  # a matrix per image (random operator): rows of zeros (dropped pixels) only add a
+                # constant to ½‖y − AΨc‖², so they are left out of the fit: same minimiser, a smaller problem
+                coef = np.stack([self._fit_rows(mat, t) for mat, t in zip(mats, targets)])
+        x = np.clip(coef @ psi.T, 0.0, 1.0).reshape(-1, *self.image_shape).astype(np.float32)
+        return coef, x
+
+    def _fit_rows(self, mat, target):
+        rows = np.any(mat != 0, axis=1)
+        if not rows.any():
+            return np.zeros(mat.shape[1])
+        return self._solver(int(rows.sum())).fit(mat[rows], target[rows]).coef_
+
     def _effective(self, theta):
         psi = synthesis_matrix(self.basis, self.image_shape, self.wavelet)
         if not self.operator.is_random:
@@ -114,13 +137,8 @@ class _SparseRecovery:
         y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, type(self).__name__)
         targets = tf.reshape(tf.cast(y, tf.float64), (y.shape[0], -1)).numpy()
         mats, psi = self._effective(theta)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
-            if mats.shape[0] == 1:  # one matrix: every image in one multi-target fit
-                coef = np.atleast_2d(self._solver(mats[0].shape[0]).fit(mats[0], targets.T).coef_)
-            else:
-                coef = np.stack([self._solver(mat.shape[0]).fit(mat, t).coef_ for mat, t in zip(mats, targets)])
-        x = np.clip(coef @ psi.T, 0.0, 1.0).reshape(-1, *self.image_shape).astype(np.float32)
+        self._prepare(mats, psi, targets, y, theta)
+        coef, x = self._solve(mats, psi, targets)
         return Reconstruction(x=x, z=coef.astype(np.float32), measurement_error=measurement_error(self.operator, x, y, theta),
                               wall_time=time.perf_counter() - start)
 
@@ -131,23 +149,66 @@ class Lasso(_SparseRecovery):
     Args:
         operator: a linear operator.
         basis: ``"pixel"``, ``"dct"`` or ``"wavelet"``.
-        alpha: the ℓ₁ weight α (paper, MNIST pixel basis: 0.1).
+        alpha: the ℓ₁ weight α (paper, MNIST pixel basis: 0.1), or ``"discrepancy"``: the largest α
+            of ``alpha_grid`` whose reconstructions leave a residual ``‖y − A x̂‖²`` no larger than the
+            noise's expected ``m σ²`` (Morozov's discrepancy principle; averaged over up to
+            ``discrepancy_images`` of the measurements; needs ``noise_std`` or the operator's
+            ``GaussianNoise``); the α with the smallest residual if none does. It needs no ground
+            truth. The chosen value is ``alpha_``.
         wavelet: PyWavelets name for ``basis="wavelet"`` (default ``"db1"``, Haar).
         image_shape: ``(H, W, C)``; defaults to the operator's.
         max_iter: coordinate-descent sweeps.
         tol: scikit-learn's duality-gap tolerance (its default, 1e-4, as the original CSGM; a tiny
             ``alpha`` needs a smaller ``tol`` to converge).
+        noise_std: σ of the measurement noise for ``alpha="discrepancy"`` (default: the operator's).
     """
 
-    def __init__(self, operator, basis="pixel", alpha=0.1, wavelet="db1", image_shape=None, max_iter=2000, tol=1e-4):
+    ALPHA_GRID = (0.003, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 2.0, 5.0)
+
+    def __init__(self, operator, basis="pixel", alpha=0.1, wavelet="db1", image_shape=None, max_iter=2000, tol=1e-4,
+                 noise_std=None, alpha_grid=ALPHA_GRID, discrepancy_images=32):
         super().__init__(operator, basis, wavelet, image_shape)
-        self.alpha = float(alpha)
+        if alpha == "discrepancy":
+            if noise_std is None:
+                noise_std = getattr(operator.noise, "std", None) if operator.noise is not None else None
+            if noise_std is None or not noise_std > 0:
+                raise ValueError(f"Lasso: alpha='discrepancy' needs the noise level: pass noise_std= or give "
+                                 f"{type(operator).__name__} a GaussianNoise with std > 0; received noise_std={noise_std!r}.")
+            self.alpha = alpha
+        else:
+            self.alpha = float(alpha)
+            if not self.alpha >= 0:
+                raise ValueError(f"Lasso: expected alpha >= 0 or 'discrepancy'; received {alpha!r}.")
+        self.alpha_ = None if self.alpha == "discrepancy" else self.alpha
+        self.noise_std = None if noise_std is None else float(noise_std)
+        self.alpha_grid = tuple(sorted(float(a) for a in alpha_grid))
+        self.discrepancy_images = int(discrepancy_images)
         self.max_iter = int(max_iter)
         self.tol = float(tol)
 
-    def _solver(self, m):
-        return sklearn.linear_model.Lasso(alpha=self.alpha / m, fit_intercept=False, max_iter=self.max_iter,
+    def _solver(self, m, alpha=None):
+        alpha = self.alpha_ if alpha is None else alpha
+        return sklearn.linear_model.Lasso(alpha=alpha / m, fit_intercept=False, max_iter=self.max_iter,
                                           tol=self.tol)
+
+    def _prepare(self, mats, psi, targets, y, theta):
+        if self.alpha != "discrepancy":
+            return
+        k = min(len(targets), self.discrepancy_images)
+        sub_mats = mats if mats.shape[0] == 1 else mats[:k]
+        sub_theta = {key: v[:k] for key, v in theta.items()}
+        target = targets.shape[1] * self.noise_std**2          # E‖η‖² = m σ²
+        residuals = {}
+        # From the largest α down: the first that fits to the noise level is the largest that does.
+        # (Scanning up and stopping at the first miss would trip on tiny α, where coordinate
+        # descent stops before convergence and the residual is not monotonic.)
+        for alpha in reversed(self.alpha_grid):
+            self.alpha_ = alpha
+            _, x = self._solve(sub_mats, psi, targets[:k])
+            residuals[alpha] = measurement_error(self.operator, x, y[:k], sub_theta).mean()
+            if residuals[alpha] <= target:
+                return
+        self.alpha_ = min(residuals, key=residuals.get)   # nothing fits the noise: the closest fit
 
 
 class OMP(_SparseRecovery):
@@ -176,5 +237,41 @@ class LeastSquares:
         start = time.perf_counter()
         y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, "LeastSquares")
         x = np.clip(self.operator.pseudo_inverse(tf.cast(y, tf.float32), theta).numpy(), 0, 1).astype(np.float32)
+        return Reconstruction(x=x, measurement_error=measurement_error(self.operator, x, y, theta),
+                              wall_time=time.perf_counter() - start)
+
+
+class ClassicalInverse:
+    """A classical "unmeasure" inverse (``measurements.unmeasure``) with the call shape of CSGM.
+
+    Wiener deconvolution for blur + noise, blur fill for pixel drops, biharmonic inpainting for
+    masks, the pseudo-inverse for linear operators: estimates that need no training, the first
+    thing a user without a prior would try.
+
+    Args:
+        operator: the operator that produced the measurements.
+        method: ``"auto"`` or a name of ``measurements.unmeasure`` (``measurements.available_methods(op)``
+            lists those that fit).
+        image_shape: ``(H, W, C)``; defaults to the operator's.
+
+    Example:
+        >>> rec = ClassicalInverse(op, "inpaint").reconstruct(y, theta)
+    """
+
+    def __init__(self, operator, method="auto", image_shape=None):
+        fitting = measurements.available_methods(operator)
+        if not fitting:
+            raise ValueError(f"ClassicalInverse: no classical inverse fits {type(operator).__name__}.")
+        if method != "auto" and method not in fitting:
+            raise ValueError(f"ClassicalInverse: method {method!r} does not fit {type(operator).__name__}; "
+                             f"expected one of {fitting}.")
+        self.operator = operator
+        self.method = fitting[0] if method == "auto" else method
+        self.image_shape = tuple(image_shape) if image_shape is not None else operator.image_shape
+
+    def reconstruct(self, y, theta=None):
+        start = time.perf_counter()
+        y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, "ClassicalInverse")
+        x = measurements.unmeasure(self.operator, y, theta or None, method=self.method)
         return Reconstruction(x=x, measurement_error=measurement_error(self.operator, x, y, theta),
                               wall_time=time.perf_counter() - start)

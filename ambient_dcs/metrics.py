@@ -9,7 +9,8 @@ NumPy ``(N,)`` arrays out):
 * :func:`psnr` -- ``tf.image.psnr`` with peak 1 (``inf`` for a perfect reconstruction);
 * :func:`ssim` -- ``tf.image.ssim`` with peak 1, an 11x11 Gaussian window (σ = 1.5),
   so images must be at least 11x11 pixels;
-* :func:`summarize` -- mean, standard deviation and 95 % confidence half-width.
+* :func:`summarize` -- mean, standard deviation and 95 % confidence half-width;
+* :func:`reconstruction_summary` -- all of the above for one method's reconstructions.
 
 Sample-quality metrics:
 
@@ -54,6 +55,7 @@ __all__ = [
     "psnr",
     "ssim",
     "summarize",
+    "reconstruction_summary",
     "inception_score",
     "gaussian_statistics",
     "frechet_distance",
@@ -178,6 +180,42 @@ def summarize(values) -> dict:
     mean = float(np.mean(arr))
     std = float(np.std(arr, ddof=1)) if n > 1 else float("nan")
     return {"mean": mean, "std": std, "ci95": 1.96 * std / math.sqrt(n), "n": int(n)}
+
+
+def reconstruction_summary(x_hat, x=None, measurement_error=None, wall_time=None) -> dict:
+    """The numbers a reconstruction table reports, for one method.
+
+    Args:
+        x_hat: reconstructions ``(N, H, W, C)`` in [0, 1].
+        x: the true images, or ``None`` when there is no ground truth (real measurements):
+            then only the measurement error and the time are reported.
+        measurement_error: ``‖y − A_θ(x̂)‖²`` per image ``(N,)``, or ``None``.
+        wall_time: seconds the method took for all N images, or ``None``.
+
+    Returns:
+        A flat dict: ``squared_error_mean/std`` (per-image Σ(x̂ − x)², the DCS tables' unit),
+        ``psnr_mean/std`` (dB, peak 1; the mean over finite values), ``ssim_mean/std`` (when the
+        images are at least 11×11), ``measurement_error_mean/std``, ``seconds``,
+        ``seconds_per_image`` and ``n``; entries that cannot be computed are left out.
+    """
+    x_hat = _as_float_images(x_hat, "x_hat")
+    out = {"n": int(len(x_hat))}
+    if x is not None:
+        se = summarize(per_image_squared_error(x_hat, x))
+        out.update(squared_error_mean=se["mean"], squared_error_std=se["std"])
+        p = psnr(x_hat, x)
+        p = p[np.isfinite(p)]
+        if p.size:
+            out.update(psnr_mean=float(p.mean()), psnr_std=float(p.std(ddof=1)) if p.size > 1 else float("nan"))
+        if min(x_hat.shape[1:3]) >= _SSIM_FILTER_SIZE:
+            s = summarize(ssim(x_hat, x))
+            out.update(ssim_mean=s["mean"], ssim_std=s["std"])
+    if measurement_error is not None:
+        me = summarize(measurement_error)
+        out.update(measurement_error_mean=me["mean"], measurement_error_std=me["std"])
+    if wall_time is not None:
+        out.update(seconds=float(wall_time), seconds_per_image=float(wall_time) / max(len(x_hat), 1))
+    return out
 
 
 # --------------------------------------------------------------------------- #

@@ -105,6 +105,17 @@ def _hidden(hidden, what):
     return hidden
 
 
+def _widths(channels, width, what):
+    """``channels`` scaled by ``width`` (> 0), at least one channel each."""
+    try:
+        width = float(width)
+    except (TypeError, ValueError):
+        width = float("nan")
+    if not (math.isfinite(width) and width > 0):
+        raise ValueError(f"{what}: expected width to be a positive number (channel multiplier); received {width!r}.")
+    return tuple(max(1, int(round(c * width))) for c in channels)
+
+
 def _he_uniform(seeds):
     """wganlib "he" init: uniform with std sqrt(4 / (fan_in + fan_out))."""
     return keras.initializers.VarianceScaling(2.0, mode="fan_avg", distribution="uniform", seed=seeds())
@@ -142,7 +153,7 @@ def _dense(units, init, name=None, spectral_norm=False, **kwargs):
 # --------------------------------------------------------------------------- #
 
 
-def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None):
+def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None, width=1.0):
     """AmbientGAN / igul222 MNIST WGAN-GP generator ``z → x``.
 
     Dense 4·4·256, ReLU, reshape (4, 4, 256); Conv2DTranspose 5×5 s2 → 128 ch 8×8, ReLU; crop to
@@ -159,6 +170,8 @@ def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None):
         latent_dim: size of ``z`` (the original requires 128).
         image_shape: ``(H, W, C)`` of the output images, H and W multiples of 4.
         seed: initialiser seed (None: random).
+        width: channel multiplier (1.0: the original 256/128/64 channels; 0.25: 64/32/16, about
+            16× fewer FLOPs, which is what a CPU can train in minutes).
 
     Shapes:
         input ``(N, latent_dim)``, output ``(N, H, W, C)`` float32 in [0, 1].
@@ -173,6 +186,7 @@ def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None):
     h, w, c = _image_shape(image_shape, what)
     if h % 4 or w % 4:
         raise ValueError(f"{what}: expected H and W to be multiples of 4; received image_shape {image_shape!r}.")
+    channels = _widths((256, 128, 64), width, what)
     seeds = _Seeds(seed)
     h4, w4 = h // 4, w // 4
     h0, w0 = -(-h4 // 2), -(-w4 // 2)
@@ -183,18 +197,18 @@ def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None):
             kernel_initializer=_he_uniform(seeds), name=name)
 
     z = keras.Input((latent_dim,), name="z")
-    t = keras.layers.Dense(h0 * w0 * 256, activation="relu", name="fc",
+    t = keras.layers.Dense(h0 * w0 * channels[0], activation="relu", name="fc",
                            kernel_initializer=keras.initializers.GlorotUniform(seeds()))(z)
-    t = keras.layers.Reshape((h0, w0, 256))(t)
-    t = deconv(128, "relu", "deconv1")(t)
+    t = keras.layers.Reshape((h0, w0, channels[0]))(t)
+    t = deconv(channels[1], "relu", "deconv1")(t)
     if (2 * h0, 2 * w0) != (h4, w4):
         t = keras.layers.Cropping2D(((0, 2 * h0 - h4), (0, 2 * w0 - w4)), name="crop")(t)
-    t = deconv(64, "relu", "deconv2")(t)
+    t = deconv(channels[2], "relu", "deconv2")(t)
     x = deconv(c, "sigmoid", "deconv3")(t)
     return keras.Model(z, x, name=what)
 
 
-def conv_critic(input_shape=(28, 28, 1), seed=None, spectral_norm=False, outputs=1):
+def conv_critic(input_shape=(28, 28, 1), seed=None, spectral_norm=False, outputs=1, width=1.0):
     """AmbientGAN MNIST WGAN-GP critic, for any image-like input ``(H, W, C)``.
 
     Conv 5×5 s2 64, LeakyReLU 0.2; Conv 5×5 s2 128, LeakyReLU; Conv 5×5 s2 256, LeakyReLU;
@@ -207,6 +221,7 @@ def conv_critic(input_shape=(28, 28, 1), seed=None, spectral_norm=False, outputs
         seed: initialiser seed (None: random).
         spectral_norm: wrap the weight layers in spectral normalisation.
         outputs: number of outputs (1 for a critic; K + 1 for a classifier head).
+        width: channel multiplier (1.0: the original 64/128/256 channels).
 
     Shapes:
         input ``(N, H, W, C)``, output ``(N, outputs)`` unbounded scores.
@@ -219,10 +234,11 @@ def conv_critic(input_shape=(28, 28, 1), seed=None, spectral_norm=False, outputs
     what = "conv_critic"
     shape = _image_shape(input_shape, what)
     outputs = _positive_int(outputs, what, "outputs")
+    channels = _widths((64, 128, 256), width, what)
     seeds = _Seeds(seed)
     x = keras.Input(shape, name="x")
     t = x
-    for i, ch in enumerate((64, 128, 256), start=1):
+    for i, ch in enumerate(channels, start=1):
         conv = keras.layers.Conv2D(ch, 5, strides=2, padding="same",
                                    kernel_initializer=_he_uniform(seeds), name=f"conv{i}")
         t = _maybe_sn(conv, spectral_norm)(t)
@@ -554,7 +570,7 @@ def vector_discriminator(measurement_dim, theta_dim=0, hidden=(100, 100), seed=N
     return _seed_spectral_norm(keras.Model(inputs, out, name=what), seeds)
 
 
-def discriminator_for(operator, image_shape, seed=None, spectral_norm=False):
+def discriminator_for(operator, image_shape, seed=None, spectral_norm=False, width=1.0):
     """The discriminator for the measurements of ``operator`` on images of ``image_shape``.
 
     * image-like measurements (``operator.measurement_shape(image_shape)`` of rank 3):
@@ -571,6 +587,7 @@ def discriminator_for(operator, image_shape, seed=None, spectral_norm=False):
         image_shape: ``(H, W, C)`` of the clean images.
         seed: initialiser seed (None: random).
         spectral_norm: spectral normalisation of the weight layers.
+        width: channel multiplier of the conv critic (see :func:`conv_critic`).
 
     Example:
         >>> import measurements as M
@@ -581,7 +598,7 @@ def discriminator_for(operator, image_shape, seed=None, spectral_norm=False):
     shape = _image_shape(image_shape, "discriminator_for")
     m_shape = tuple(int(d) for d in operator.measurement_shape(shape))
     if len(m_shape) == 3:
-        return conv_critic(m_shape, seed=seed, spectral_norm=spectral_norm)
+        return conv_critic(m_shape, seed=seed, spectral_norm=spectral_norm, width=width)
     theta_dim = 0
     if getattr(operator, "exposes_theta", False):
         theta = operator.sample_theta(1, seed=0, image_shape=shape)

@@ -135,7 +135,10 @@ class CSGM:
         self.seed = seed
         self.image_shape = image_shape_of(generator)
         self.latent_dim = int(generator.input_shape[-1])
-        self._solve = tf.function(self._solve_batch, jit_compile=jit_compile, reduce_retracing=True)
+        # A closure per object: each reconstructor traces its own graph once, and TensorFlow does not
+        # count the traces of several reconstructors as retracing of one function.
+        self._solve = tf.function(lambda y, theta, z0: self._solve_batch(y, theta, z0), jit_compile=jit_compile,
+                                  reduce_retracing=True)
 
     # -------------------------------------------------------------- the graph
     def _residual(self, z, y, theta):

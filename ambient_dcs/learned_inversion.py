@@ -1,0 +1,216 @@
+"""A fast reconstructor learned from measurements only: AmbientGAN + DCS latent optimisation.
+
+CSGM reconstructs with thousands of gradient steps on the latent per image. Deep Compressed
+Sensing (Wu et al., 2019) shows that a generator *trained together with* a short, unrolled latent
+optimisation (T ≈ 3 steps with a learned step size) reconstructs in those T steps. DCS trains on
+clean images. Here the same meta-learning runs on the **real measurements** an AmbientGAN is
+trained on, so no clean signal is ever needed:
+
+* the AmbientGAN losses keep ``G`` on the data manifold (the discriminator sees measurements);
+* for every real measurement ``y`` (with its θ) of the step, ``T`` steps
+  ``z ← z − s·∇_z E(z)`` with ``E(z) = ‖y − A_θ(G(z))‖²`` run from ``z₀`` drawn from the prior, and
+  ``weight · mean E(z_T)`` (normalised per measurement entry) is added to the generator loss; the
+  gradient flows through the unrolled steps to ``G`` and to the learned step size ``s = exp(log s)``.
+
+:class:`LearnedLatentReconstructor` then reconstructs with those ``T`` steps (a few restarts as a
+batch dimension, the best kept by measurement error): the fast path.
+
+Example:
+    >>> gan = AmbientGANWithInversion(G, D, op, latent_steps=3, latent_distribution="normal", seed=0)
+    >>> gan.compile(); gan.fit(measurement_dataset, epochs=10)
+    >>> rec = gan.reconstructor(restarts=4).reconstruct(y, theta)       # T steps per image
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .ambientgan import AmbientGAN
+from .latent import PROJECTIONS, optimise_latents
+from .reconstruct import Reconstruction, check_reconstruction_inputs, image_shape_of
+
+__all__ = ["AmbientGANWithInversion", "LearnedLatentReconstructor"]
+
+
+def _per_row_sum_of_squares(t):
+    return tf.reduce_sum(tf.reshape(tf.square(t), [tf.shape(t)[0], -1]), axis=1)
+
+
+@keras.saving.register_keras_serializable(package="ambient_dcs")
+class AmbientGANWithInversion(AmbientGAN):
+    """AmbientGAN whose generator also learns to be inverted in ``latent_steps`` gradient steps.
+
+    Args:
+        generator, discriminator, operator: as :class:`~ambient_dcs.ambientgan.AmbientGAN`
+            (``mode`` must be ``"ambient"``).
+        latent_steps: T, the unrolled steps (DCS: 3).
+        inversion_weight: weight of the mean measurement error after T steps (per measurement
+            entry) in the generator loss.
+        step_size: initial step size ``s`` (learned as ``exp(log s)``; DCS: 0.01).
+        project: projection of ``z`` before and after each step: ``None`` (default; the
+            AmbientGAN prior is unbounded for ``"normal"`` latents), ``"clip"`` (to [−1, 1], the
+            support of ``"uniform"`` latents) or ``"norm"`` (the unit sphere, as DCS).
+        second_order: differentiate through the inner gradients (MAML-style, as DCS).
+        **kwargs: the other :class:`AmbientGAN` arguments (``loss``, ``d_steps``,
+            ``latent_distribution``, ``seed`` …).
+
+    Real batches must carry θ for a random operator (dict batches ``{"y", "theta"}`` or clean
+    images, whose θ is simulated): the inversion loss measures ``G(z)`` with the θ of ``y``.
+
+    Extra metric: ``inversion`` (the mean measurement error per entry after T steps);
+    ``step_size`` is the current ``s``.
+    """
+
+    _extra_seeds = 1
+
+    def __init__(self, generator, discriminator, operator, latent_steps=3, inversion_weight=1.0, step_size=0.01,
+                 project=None, second_order=True, **kwargs):
+        if kwargs.get("mode", "ambient") != "ambient":
+            raise ValueError(f"AmbientGANWithInversion: the learned inversion fits real measurements, so mode must "
+                             f"be 'ambient'; received mode={kwargs['mode']!r}.")
+        if isinstance(latent_steps, bool) or not isinstance(latent_steps, (int, np.integer)) or latent_steps < 1:
+            raise ValueError(f"AmbientGANWithInversion: expected latent_steps to be an integer >= 1; "
+                             f"received {latent_steps!r}.")
+        for name, value in (("inversion_weight", inversion_weight), ("step_size", step_size)):
+            if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"AmbientGANWithInversion: expected {name} > 0; received {value!r}.")
+        if project not in PROJECTIONS:
+            raise ValueError(f"AmbientGANWithInversion: expected project in {PROJECTIONS}; received {project!r}.")
+        super().__init__(generator, discriminator, operator, **kwargs)
+        self.latent_steps = int(latent_steps)
+        self.inversion_weight = float(inversion_weight)
+        self.initial_step_size = float(step_size)
+        self.project = project
+        self.second_order = bool(second_order)
+        self.log_step_size = self.add_weight(
+            name="log_step_size", shape=(), initializer=keras.initializers.Constant(math.log(step_size)))
+        self.inversion_tracker = keras.metrics.Mean(name="inversion")
+        self._entries = float(np.prod(self.measurement_shape))
+
+    @property
+    def metrics(self):
+        return super().metrics + [self.inversion_tracker]
+
+    @property
+    def step_size(self):
+        """The learned step size ``s`` (a float)."""
+        return float(np.exp(keras.ops.convert_to_numpy(self.log_step_size)))
+
+    def generator_variables(self):
+        return list(self.generator.trainable_variables) + [self.log_step_size]
+
+    def _extra_generator_loss(self, y, theta, n, seeds):
+        if y is None:
+            raise ValueError("AmbientGANWithInversion: the learned inversion needs real measurements.")
+        if self.operator.is_random and not theta:
+            raise ValueError(
+                f"AmbientGANWithInversion: {type(self.operator).__name__} is random, so measurement batches "
+                f"need their θ for the inversion loss: {{'y': y, 'theta': {{{', '.join(map(repr, self.operator.theta_keys))}: ...}}}}.")
+        theta = {k: theta[k] for k in self.operator.theta_keys} if self.operator.is_random else {}
+        z0 = self._latent(n, seeds[0])
+
+        def error_fn(z):
+            x = self.generator(z, training=True)
+            return _per_row_sum_of_squares(y - tf.cast(self.operator.forward(x, theta), y.dtype))
+
+        z = optimise_latents(error_fn, z0, self.latent_steps, tf.exp(self.log_step_size), project=self.project,
+                             second_order=self.second_order)
+        error = tf.reduce_mean(error_fn(z)) / self._entries
+        self.inversion_tracker.update_state(error)
+        return self.inversion_weight * tf.cast(error, "float32")
+
+    def reconstructor(self, restarts=4, batch_size=256, seed=0):
+        """The fast path: a :class:`LearnedLatentReconstructor` with this model's T, s and projection."""
+        return LearnedLatentReconstructor(
+            self.generator, self.operator, steps=self.latent_steps, step_size=self.step_size, project=self.project,
+            restarts=restarts, latent_distribution=self.latent_distribution, batch_size=batch_size, seed=seed)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(latent_steps=self.latent_steps, inversion_weight=self.inversion_weight,
+                      step_size=self.initial_step_size, project=self.project, second_order=self.second_order)
+        return config
+
+
+class LearnedLatentReconstructor:
+    """Reconstruction by a few learned gradient steps on the latent (the DCS fast path).
+
+    ``z ← z − s·∇_z ‖y − A_θ(G(z))‖²`` for ``steps`` steps from ``restarts`` draws of the latent
+    prior per image (restarts are rows of one batch, one ``tf.function``); the restart with the
+    lowest measurement error is kept.
+
+    Args:
+        generator: a Keras model ``(N, k) → (N, H, W, C)`` in [0, 1].
+        operator: the measurement operator.
+        steps: T (as trained).
+        step_size: ``s`` (as learned).
+        project: projection of ``z`` (as trained): ``None``, ``"clip"`` or ``"norm"``.
+        restarts: latent draws per image.
+        latent_distribution: ``"normal"`` or ``"uniform"`` (U[−1, 1]), the generator's prior.
+        batch_size: images per graph call.
+        seed: seed of the initial latents.
+        jit_compile: compile with XLA.
+    """
+
+    def __init__(self, generator, operator, steps=3, step_size=0.01, project=None, restarts=4,
+                 latent_distribution="normal", batch_size=256, seed=0, jit_compile=False):
+        if latent_distribution not in ("normal", "uniform"):
+            raise ValueError(f"LearnedLatentReconstructor: expected latent_distribution 'normal' or 'uniform'; "
+                             f"received {latent_distribution!r}.")
+        for name, value in (("steps", steps), ("restarts", restarts), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "steps" else 1):
+                raise ValueError(f"LearnedLatentReconstructor: expected {name} to be a non-negative integer "
+                                 f"(restarts and batch_size >= 1); received {value!r}.")
+        self.generator, self.operator = generator, operator
+        self.steps, self.step_size, self.project = int(steps), float(step_size), project
+        self.restarts, self.batch_size, self.seed = int(restarts), int(batch_size), seed
+        self.latent_distribution = latent_distribution
+        self.image_shape = image_shape_of(generator)
+        self.latent_dim = int(generator.input_shape[-1])
+        # A closure per object: each reconstructor traces its own graph once, and TensorFlow does not
+        # count the traces of several reconstructors as retracing of one function.
+        self._solve = tf.function(lambda y, theta, z0: self._solve_batch(y, theta, z0), jit_compile=jit_compile,
+                                  reduce_retracing=True)
+
+    def _errors(self, z, y, theta):
+        x = self.generator(z, training=False)
+        return _per_row_sum_of_squares(y - tf.cast(self.operator.forward(x, theta), y.dtype))
+
+    def _solve_batch(self, y, theta, z0):
+        z = optimise_latents(lambda z: self._errors(z, y, theta), z0, self.steps, self.step_size,
+                             project=self.project, second_order=False)
+        return z, self._errors(z, y, theta)
+
+    def _initial(self, rng, rows):
+        if self.latent_distribution == "normal":
+            return rng.standard_normal((rows, self.latent_dim)).astype(np.float32)
+        return rng.uniform(-1.0, 1.0, (rows, self.latent_dim)).astype(np.float32)
+
+    def reconstruct(self, y, theta=None):
+        """Reconstructs ``(N, H, W, C)`` images from ``y`` (θ for random operators): a :class:`Reconstruction`."""
+        start = time.perf_counter()
+        y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, "LearnedLatentReconstructor")
+        y = tf.cast(y, tf.float32)
+        n, r, b = int(y.shape[0]), self.restarts, self.batch_size
+        rng = np.random.default_rng(self.seed)
+        z_all = np.empty((n, self.latent_dim), np.float32)
+        err_all = np.empty((n, r), np.float32)
+        for lo in range(0, n, b):
+            idx = np.arange(lo, min(lo + b, n))
+            padded = np.resize(idx, b) if n > b else idx  # one graph for every batch
+            rows = np.repeat(padded, r)
+            z, errors = self._solve(tf.gather(y, rows), {k: tf.gather(v, rows) for k, v in theta.items()},
+                                    tf.constant(self._initial(rng, len(rows))))
+            k = len(idx)
+            z = z.numpy().reshape(len(padded), r, -1)[:k]
+            err_all[idx] = errors.numpy().reshape(len(padded), r)[:k]
+            z_all[idx] = z[np.arange(k), np.argmin(err_all[idx], axis=1)]
+        x = self.generator(tf.constant(z_all), training=False).numpy()
+        best = np.argmin(err_all, axis=1)
+        return Reconstruction(x=x, z=z_all, measurement_error=err_all[np.arange(n), best], restart_errors=err_all,
+                              steps=self.steps, wall_time=time.perf_counter() - start)

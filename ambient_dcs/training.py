@@ -1,0 +1,355 @@
+"""Training a prior into a folder: networks, optimizers, checkpoints, resume, and a finished file.
+
+The recipes train many priors (AmbientGAN from measurements, the ``unmeasure`` and ``ignore``
+baselines, an oracle on clean images). :func:`train_prior` does it the same way for all of them:
+
+* builds the networks for the image and measurement shapes (:func:`build_networks`);
+* trains with ``model.fit`` and the standard callbacks (Keras progress bar, a checkpoint every
+  ``checkpoint_every`` steps with automatic resume after an interruption, PNG sample grids, TensorBoard
+  scalars, a divergence guard);
+* saves the generator as ``<out>/<name>.keras`` (loads with ``keras.saving.load_model``) with its
+  settings and training numbers in ``<out>/<name>.json`` and the operator config in
+  ``<out>/<name>.operator.json``.
+
+A finished prior is never overwritten by accident: run again with the same settings and it is
+reused; with other settings :class:`PriorExistsError` is raised before any work, unless
+``overwrite=True``.
+
+Example:
+    >>> config = PriorConfig(steps=2000, seed=0)
+    >>> result = train_prior({"y": y, "theta": theta}, op, (28, 28, 1), config, "results/run", name="prior")
+    >>> result.generator            # z (N, 32) → images (N, 28, 28, 1) in [0, 1]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import shutil
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import measurements
+
+from . import networks
+from .ambientgan import LATENT_DISTRIBUTIONS, LOSSES, MODES, AmbientGAN
+from .callbacks import standard_callbacks
+from .learned_inversion import AmbientGANWithInversion
+
+__all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
+           "load_prior", "prior_settings", "check_prior_target"]
+
+
+class PriorExistsError(RuntimeError):
+    """A finished prior with other settings is in the output folder (pass ``overwrite=True``)."""
+
+
+@dataclasses.dataclass
+class PriorConfig:
+    """Settings of a prior's training. The defaults fit a CPU: minutes, not hours.
+
+    The networks are the AmbientGAN MNIST WGAN-GP pair at a quarter of its channels (``width``;
+    1.0 is the paper's, about 16× the FLOPs) for images whose sides are multiples of 4, else the DCS
+    MLP pair. One critic update per generator update with a 4× larger critic learning rate (the
+    two-time-scale rule of Heusel et al. 2017) instead of the paper's 5 critic updates: the same
+    progress for about a third of the compute on this budget.
+
+    Attributes:
+        steps: generator updates.
+        batch_size: examples per update.
+        latent_dim: size of ``z``.
+        latent_distribution: ``"normal"`` (CSGM starts from ``N(0, I)`` and its ``λ‖z‖²`` is this
+            prior's negative log density) or ``"uniform"`` (the paper's U[−1, 1]).
+        width: channel multiplier of the conv networks.
+        loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
+        d_steps: critic updates per generator update.
+        g_learning_rate, d_learning_rate: Adam learning rates (β₁ 0.5, β₂ 0.9).
+        latent_steps: > 0 also trains the learned latent optimisation of
+            :class:`~ambient_dcs.learned_inversion.AmbientGANWithInversion` with this many steps
+            (the fast reconstructor); 0 trains a plain AmbientGAN.
+        checkpoint_every: steps between checkpoints.
+        jit_compile: compile the training step with XLA.
+        seed: seed of the weights, the data order and the training stream.
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    latent_dim: int = 32
+    latent_distribution: str = "normal"
+    width: float = 0.25
+    loss: str = "wgan-gp"
+    d_steps: int = 1
+    g_learning_rate: float = 1e-4
+    d_learning_rate: float = 4e-4
+    latent_steps: int = 0
+    checkpoint_every: int = 250
+    jit_compile: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "latent_dim", "d_steps", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"PriorConfig: expected {name} to be an integer >= 1; received {value!r}.")
+        if isinstance(self.latent_steps, bool) or not isinstance(self.latent_steps, (int, np.integer)) or self.latent_steps < 0:
+            raise ValueError(f"PriorConfig: expected latent_steps to be an integer >= 0; received {self.latent_steps!r}.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"PriorConfig: expected loss in {list(LOSSES)}; received {self.loss!r}.")
+        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"PriorConfig: expected latent_distribution in {list(LATENT_DISTRIBUTIONS)}; "
+                             f"received {self.latent_distribution!r}.")
+        for name in ("g_learning_rate", "d_learning_rate", "width"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"PriorConfig: expected {name} > 0; received {value!r}.")
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class TrainedPrior:
+    """A trained (or reused) prior.
+
+    Attributes:
+        generator: the Keras generator ``z → x`` in [0, 1].
+        path: the ``.keras`` file.
+        info: settings and training numbers (what ``<name>.json`` holds).
+        trainer: the trainer (``None`` when the prior was loaded from a finished file).
+        reused: whether a finished file was loaded instead of training.
+    """
+
+    generator: keras.Model
+    path: pathlib.Path
+    info: dict
+    trainer: AmbientGAN | None = None
+    reused: bool = False
+
+    def reconstructor(self, restarts=4, batch_size=256, seed=0):
+        """The fast reconstructor of a prior trained with ``latent_steps > 0`` (see ``info``)."""
+        inv = self.info.get("inversion")
+        if not inv:
+            raise ValueError(f"{self.path.name} was trained without the learned latent optimisation "
+                             f"(latent_steps = 0): it has no fast reconstructor.")
+        from .learned_inversion import LearnedLatentReconstructor
+
+        return LearnedLatentReconstructor(
+            self.generator, measurements.from_config(self.info["operator"]), steps=inv["latent_steps"],
+            step_size=inv["step_size"], project=inv["project"], restarts=restarts,
+            latent_distribution=self.info["config"]["latent_distribution"], batch_size=batch_size, seed=seed)
+
+
+def build_networks(operator, image_shape, config, mode="ambient"):
+    """``(generator, discriminator)`` for ``config`` and what the discriminator sees in ``mode``.
+
+    Images whose sides are multiples of 4: :func:`~ambient_dcs.networks.mnist_wgan_generator` and,
+    for image-shaped inputs, :func:`~ambient_dcs.networks.conv_critic` at ``config.width``;
+    otherwise the DCS MLP pair. Vector measurements get the MLP
+    :func:`~ambient_dcs.networks.vector_discriminator` (with θ when the operator exposes it).
+    """
+    h, w, _ = image_shape
+    seeds = np.random.SeedSequence(config.seed).generate_state(2)
+    g_seed, d_seed = (int(s) & 0x7FFFFFFF for s in seeds)
+    if h % 4 == 0 and w % 4 == 0:
+        generator = networks.mnist_wgan_generator(config.latent_dim, image_shape, seed=g_seed, width=config.width)
+    else:
+        generator = networks.mlp_generator(config.latent_dim, image_shape, seed=g_seed)
+    if mode == "ambient":
+        discriminator = networks.discriminator_for(operator, image_shape, seed=d_seed, width=config.width)
+    elif h >= 8 and w >= 8:
+        discriminator = networks.conv_critic(image_shape, seed=d_seed, width=config.width)
+    else:
+        discriminator = networks.mlp_discriminator(image_shape, seed=d_seed)
+    return generator, discriminator
+
+
+def build_trainer(operator, image_shape, config, mode="ambient"):
+    """An (un-compiled) :class:`AmbientGAN`, or :class:`AmbientGANWithInversion` when
+    ``config.latent_steps > 0``, with the networks of :func:`build_networks`."""
+    if mode not in MODES:
+        raise ValueError(f"build_trainer: expected mode in {list(MODES)}; received {mode!r}.")
+    generator, discriminator = build_networks(operator, image_shape, config, mode)
+    common = dict(mode=mode, loss=config.loss, d_steps=config.d_steps, latent_distribution=config.latent_distribution,
+                  seed=config.seed)
+    if config.latent_steps > 0:
+        return AmbientGANWithInversion(generator, discriminator, operator, latent_steps=config.latent_steps, **common)
+    return AmbientGAN(generator, discriminator, operator, **common)
+
+
+def _dataset(data, config):
+    """Shuffled, repeated, batched ``tf.data`` pipeline over images or ``{"y", "theta"}``."""
+    if isinstance(data, dict):
+        y = np.asarray(data["y"], np.float32)
+        n = len(y)
+        theta = {k: np.asarray(v) for k, v in (data.get("theta") or {}).items()}
+        elements = {"y": y, "theta": theta} if theta else {"y": y}
+    else:
+        elements = np.asarray(data, np.float32)
+        n = len(elements)
+    if n < config.batch_size:
+        raise ValueError(f"train_prior: expected at least batch_size = {config.batch_size} training examples; "
+                         f"received {n}. Lower the batch size.")
+    ds = tf.data.Dataset.from_tensor_slices(elements)
+    ds = ds.shuffle(n, seed=config.seed, reshuffle_each_iteration=True).repeat()
+    return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), n
+
+
+def _schedule(steps):
+    """``(epochs, steps_per_epoch)`` with about 250 steps per epoch (one sample grid each)."""
+    epochs = max(1, int(math.ceil(steps / 250)))
+    return epochs, int(math.ceil(steps / epochs))
+
+
+def prior_settings(operator, image_shape, config, mode, training_examples):
+    """What identifies a prior's training (stored in ``<name>.json``; compared on reuse and resume)."""
+    return {"mode": mode, "config": config.as_dict(), "image_shape": [int(d) for d in image_shape],
+            "operator": measurements.config_of(operator), "training_examples": int(training_examples)}
+
+
+def _operator_identity(config):
+    """An operator config without what does not change the measurements: Keras' automatic layer
+    names (``gaussian_blur_1``), the build state and the image shape (compared on its own)."""
+    if isinstance(config, dict):
+        return {k: _operator_identity(v) for k, v in config.items()
+                if k not in ("name", "build_config", "image_shape")}
+    if isinstance(config, list):
+        return [_operator_identity(v) for v in config]
+    return config
+
+
+def _same_settings(a, b):
+    """Whether two trainings are the same (how often they checkpoint does not matter)."""
+
+    def key(settings):
+        core = {k: settings.get(k) for k in ("mode", "config", "image_shape", "operator", "training_examples")}
+        core["config"] = {k: v for k, v in (core["config"] or {}).items() if k != "checkpoint_every"}
+        core["operator"] = _operator_identity(core["operator"])
+        return json.loads(json.dumps(core))
+
+    return key(a) == key(b)
+
+
+def load_prior(path):
+    """A finished prior: ``(generator, info)`` from ``<name>.keras`` and its ``<name>.json`` (if any)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"prior {path} does not exist.")
+    try:
+        generator = keras.saving.load_model(path)
+    except Exception as err:
+        raise ValueError(f"{path} is not a loadable Keras model ({type(err).__name__}: {err}).") from None
+    meta = path.with_suffix(".json")
+    info = json.loads(meta.read_text()) if meta.exists() else {}
+    return generator, info
+
+
+def check_prior_target(out_dir, name, settings, overwrite):
+    """What :func:`train_prior` will do with ``<out_dir>/<name>.keras``: ``"train"`` or ``"reuse"``.
+
+    Raises :class:`PriorExistsError` when a finished prior or a checkpoint with other settings is
+    there and ``overwrite`` is false. Call it before any work to fail early.
+    """
+    out_dir = pathlib.Path(out_dir)
+    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
+    backup = out_dir / f"{name}_training" / "backup"
+    if overwrite:
+        return "train"
+    if path.exists():
+        old = json.loads(meta.read_text()) if meta.exists() else {}
+        if _same_settings(old, settings):
+            return "reuse"
+        raise PriorExistsError(
+            f"{path} is a finished prior trained with other settings; pass --overwrite (overwrite=True) to "
+            f"retrain it, --prior {path} to reuse it, or choose another output folder.")
+    started = out_dir / f"{name}_training" / "settings.json"
+    if backup.exists() and started.exists() and not _same_settings(json.loads(started.read_text()), settings):
+        raise PriorExistsError(
+            f"{backup} holds a checkpoint of a training with other settings; pass --overwrite (overwrite=True) "
+            f"to start over, or choose another output folder.")
+    return "train"
+
+
+def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode="ambient", overwrite=False,
+                verbose=1, sample_operator=None, progress=None):
+    """Trains (or resumes, or reuses) a prior and saves it as ``<out_dir>/<name>.keras``.
+
+    Args:
+        data: what the discriminator's real side comes from: clean images ``(N, H, W, C)`` (the
+            oracle, or simulated measurements), ``{"y": y, "theta": {...}}`` (measurements only), or
+            images inverted by ``unmeasure_dataset`` for ``mode="unmeasure"``.
+        operator: the measurement operator (``measurements.Identity()`` for a GAN on clean images).
+        image_shape: ``(H, W, C)`` of the signals.
+        config: a :class:`PriorConfig`.
+        out_dir: the run's folder; training files go to ``<out_dir>/<name>_training/``
+            (``backup/`` for resume, ``samples/`` grids, ``logs/`` TensorBoard).
+        name: file name of the prior.
+        mode: ``"ambient"``, ``"ignore"`` or ``"unmeasure"``.
+        overwrite: retrain even if a finished prior is there (the old one is replaced at the end).
+        verbose: 0 silent, 1 messages (reuse, resume, saved file).
+        progress: show Keras progress bars (default: ``verbose``).
+        sample_operator: operator for the measured sample grids (default ``operator``).
+
+    Returns:
+        A :class:`TrainedPrior`.
+
+    Raises:
+        PriorExistsError: see :func:`check_prior_target`.
+        ValueError: bad data or settings (before training starts).
+    """
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image_shape = tuple(int(d) for d in image_shape)
+    operator.ensure_built(image_shape)
+    ds, n = _dataset(data, config)
+    settings = prior_settings(operator, image_shape, config, mode, n)
+    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
+    run_dir = out_dir / f"{name}_training"
+    if check_prior_target(out_dir, name, settings, overwrite) == "reuse":
+        generator, info = load_prior(path)
+        if verbose:
+            print(f"Reusing the finished prior {path} (same settings; --overwrite retrains it).", flush=True)
+        return TrainedPrior(generator, path, info, reused=True)
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+
+    trainer = build_trainer(operator, image_shape, config, mode)
+    adam = dict(beta_1=0.5, beta_2=0.9)
+    trainer.compile(g_optimizer=keras.optimizers.Adam(config.g_learning_rate, **adam),
+                    d_optimizer=keras.optimizers.Adam(config.d_learning_rate, **adam), jit_compile=config.jit_compile)
+    epochs, per_epoch = _schedule(config.steps)
+    callbacks = standard_callbacks(run_dir, operator=sample_operator or operator, checkpoint_every=config.checkpoint_every,
+                                   num_samples=64, seed=config.seed)
+    guard = callbacks[-1]
+    if verbose:
+        print(f"Training {name} ({mode}, {type(operator).__name__}): {epochs * per_epoch} steps of batch "
+              f"{config.batch_size} on {n} examples; checkpoints in {run_dir / 'backup'}.", flush=True)
+    start = time.perf_counter()
+    history = trainer.fit(ds, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
+                          verbose=int(bool(verbose if progress is None else progress)),
+                          shuffle=False)  # the dataset shuffles itself, seeded
+    seconds = time.perf_counter() - start
+    if guard.diverged is not None:
+        raise RuntimeError(f"{name}: {guard.diverged['message']} Checkpoints are in {run_dir / 'backup'}; "
+                           f"lower the learning rates or change the seed.")
+    info = dict(settings, steps=epochs * per_epoch, train_seconds=seconds,
+                final_logs={k: float(v[-1]) for k, v in history.history.items()},
+                resumed_from_step=(callbacks[0].restored or {}).get("step"))
+    if isinstance(trainer, AmbientGANWithInversion):
+        info["inversion"] = {"latent_steps": trainer.latent_steps, "step_size": trainer.step_size,
+                             "project": trainer.project}
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    trainer.generator.save(tmp)
+    os.replace(tmp, path)
+    (out_dir / f"{name}.operator.json").write_text(json.dumps(measurements.config_of(operator), indent=2))
+    meta.write_text(json.dumps(info, indent=2))
+    if verbose:
+        print(f"Saved {path} ({seconds:.0f} s of training).", flush=True)
+    return TrainedPrior(trainer.generator, path, info, trainer=trainer)
