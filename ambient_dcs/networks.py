@@ -153,7 +153,10 @@ def _dense(units, init, name=None, spectral_norm=False, **kwargs):
 # --------------------------------------------------------------------------- #
 
 
-def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None, width=1.0):
+UPSAMPLINGS = ("transpose", "bilinear")
+
+
+def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None, width=1.0, upsampling="transpose"):
     """AmbientGAN / igul222 MNIST WGAN-GP generator ``z → x``.
 
     Dense 4·4·256, ReLU, reshape (4, 4, 256); Conv2DTranspose 5×5 s2 → 128 ch 8×8, ReLU; crop to
@@ -172,6 +175,12 @@ def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None, wid
         seed: initialiser seed (None: random).
         width: channel multiplier (1.0: the original 256/128/64 channels; 0.25: 64/32/16, about
             16× fewer FLOPs, which is what a CPU can train in minutes).
+        upsampling: ``"transpose"`` (the original: 5×5 transposed convolutions, stride 2) or
+            ``"bilinear"`` (bilinear ×2 upsampling then a 5×5 convolution, the same channels).
+            Transposed convolutions start with checkerboard patterns; a measurement that removes
+            high frequencies (a blur) gives the generator no gradient against them, so they can
+            stay. Bilinear upsampling starts smooth and stays smooth there (Odena et al., 2016,
+            "Deconvolution and checkerboard artifacts").
 
     Shapes:
         input ``(N, latent_dim)``, output ``(N, H, W, C)`` float32 in [0, 1].
@@ -187,11 +196,18 @@ def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None, wid
     if h % 4 or w % 4:
         raise ValueError(f"{what}: expected H and W to be multiples of 4; received image_shape {image_shape!r}.")
     channels = _widths((256, 128, 64), width, what)
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"{what}: expected upsampling in {UPSAMPLINGS}; received {upsampling!r}.")
     seeds = _Seeds(seed)
     h4, w4 = h // 4, w // 4
     h0, w0 = -(-h4 // 2), -(-w4 // 2)
 
     def deconv(ch, activation, name):
+        if upsampling == "bilinear":
+            up = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_up")
+            conv = keras.layers.Conv2D(ch, 5, padding="same", activation=activation,
+                                       kernel_initializer=_he_uniform(seeds), name=name)
+            return lambda t: conv(up(t))
         return keras.layers.Conv2DTranspose(
             ch, 5, strides=2, padding="same", activation=activation,
             kernel_initializer=_he_uniform(seeds), name=name)

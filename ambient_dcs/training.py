@@ -67,6 +67,10 @@ class PriorConfig:
         latent_distribution: ``"normal"`` (CSGM starts from ``N(0, I)`` and its ``λ‖z‖²`` is this
             prior's negative log density) or ``"uniform"`` (the paper's U[−1, 1]).
         width: channel multiplier of the conv networks.
+        upsampling: ``"bilinear"`` (default) or ``"transpose"`` (the paper's transposed
+            convolutions), see :func:`~ambient_dcs.networks.mnist_wgan_generator`: with a blur, the
+            transposed convolutions' checkerboard patterns are invisible to the discriminator and
+            can take over the samples.
         loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
         d_steps: critic updates per generator update.
         g_learning_rate, d_learning_rate: Adam learning rates (β₁ 0.5, β₂ 0.9).
@@ -83,6 +87,7 @@ class PriorConfig:
     latent_dim: int = 32
     latent_distribution: str = "normal"
     width: float = 0.25
+    upsampling: str = "bilinear"
     loss: str = "wgan-gp"
     d_steps: int = 1
     g_learning_rate: float = 1e-4
@@ -101,6 +106,9 @@ class PriorConfig:
             raise ValueError(f"PriorConfig: expected latent_steps to be an integer >= 0; received {self.latent_steps!r}.")
         if self.loss not in LOSSES:
             raise ValueError(f"PriorConfig: expected loss in {list(LOSSES)}; received {self.loss!r}.")
+        if self.upsampling not in networks.UPSAMPLINGS:
+            raise ValueError(f"PriorConfig: expected upsampling in {list(networks.UPSAMPLINGS)}; "
+                             f"received {self.upsampling!r}.")
         if self.latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"PriorConfig: expected latent_distribution in {list(LATENT_DISTRIBUTIONS)}; "
                              f"received {self.latent_distribution!r}.")
@@ -157,7 +165,8 @@ def build_networks(operator, image_shape, config, mode="ambient"):
     seeds = np.random.SeedSequence(config.seed).generate_state(2)
     g_seed, d_seed = (int(s) & 0x7FFFFFFF for s in seeds)
     if h % 4 == 0 and w % 4 == 0:
-        generator = networks.mnist_wgan_generator(config.latent_dim, image_shape, seed=g_seed, width=config.width)
+        generator = networks.mnist_wgan_generator(config.latent_dim, image_shape, seed=g_seed, width=config.width,
+                                                  upsampling=config.upsampling)
     else:
         generator = networks.mlp_generator(config.latent_dim, image_shape, seed=g_seed)
     if mode == "ambient":

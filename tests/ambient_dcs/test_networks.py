@@ -191,3 +191,23 @@ def test_discriminator_for_pad_rotate_project_with_theta(num_angles):
     assert out.shape == (3, 1)
     hidden = N.discriminator_for(M.PadRotateProject(seed=0), (28, 28, 1), seed=0)
     assert len(hidden.inputs) == 1
+
+
+def test_width_and_bilinear_upsampling():
+    import keras.layers as L
+
+    g = N.mnist_wgan_generator(16, seed=0, width=0.25, upsampling="bilinear")
+    z = np.random.default_rng(0).standard_normal((3, 16)).astype("float32")
+    x = np.asarray(g(z))
+    assert x.shape == (3, 28, 28, 1) and x.min() >= 0 and x.max() <= 1
+    assert not any(isinstance(layer, L.Conv2DTranspose) for layer in g.layers)
+    assert [layer.filters for layer in g.layers if isinstance(layer, L.Conv2D)] == [32, 16, 1]
+    assert sum(isinstance(layer, L.UpSampling2D) for layer in g.layers) == 3
+    # A quarter of the channels: about 1/16 of the weights of the paper's network.
+    full = N.mnist_wgan_generator(16, seed=0).count_params()
+    assert g.count_params() < full / 8
+    assert [layer.filters for layer in N.conv_critic(seed=0, width=0.5).layers if isinstance(layer, L.Conv2D)] == [32, 64, 128]
+    with pytest.raises(ValueError, match="upsampling"):
+        N.mnist_wgan_generator(upsampling="nearest")
+    with pytest.raises(ValueError, match="width"):
+        N.conv_critic(width=0)
