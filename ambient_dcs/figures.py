@@ -116,7 +116,8 @@ def save_comparison_grid(rows, path, titles=None, pixel_scale=3):
     grid = image_grid(np.concatenate([r[:n] for r in rows]), ncols=n)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     h, w = grid.shape[:2]
-    dpi, margin = 100, (1.3 if titles else 0.0)
+    # Room on the left for the longest row title (≈ 0.07 inch per character at font size 8).
+    dpi, margin = 100, (0.2 + 0.07 * max(len(str(t)) for t in titles) if titles else 0.0)
     fig = Figure(figsize=(w * pixel_scale / dpi + margin, h * pixel_scale / dpi), dpi=dpi)
     FigureCanvasAgg(fig)
     left = margin / (w * pixel_scale / dpi + margin)

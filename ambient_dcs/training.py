@@ -43,7 +43,11 @@ from .callbacks import standard_callbacks
 from .learned_inversion import AmbientGANWithInversion
 
 __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
-           "load_prior", "prior_settings", "check_prior_target"]
+           "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
+
+#: Training cost per example and step of the default networks (width 0.25, WGAN-GP, XLA), measured on
+#: the 2-core reference CPU, checkpoints and sample grids included: 2,000 steps of batch 32 in 204 s.
+SECONDS_PER_EXAMPLE_STEP = 0.0032
 
 
 class PriorExistsError(RuntimeError):
@@ -67,8 +71,8 @@ class PriorConfig:
         latent_distribution: ``"normal"`` (CSGM starts from ``N(0, I)`` and its ``λ‖z‖²`` is this
             prior's negative log density) or ``"uniform"`` (the paper's U[−1, 1]).
         width: channel multiplier of the conv networks.
-        upsampling: ``"bilinear"`` (default) or ``"transpose"`` (the paper's transposed
-            convolutions), see :func:`~ambient_dcs.networks.mnist_wgan_generator`: with a blur, the
+        upsampling: ``"nearest"`` (default: nearest-neighbour resize-convolutions), ``"bilinear"``
+            or ``"transpose"`` (the paper's transposed convolutions), see :func:`~ambient_dcs.networks.mnist_wgan_generator`: with a blur, the
             transposed convolutions' checkerboard patterns are invisible to the discriminator and
             can take over the samples.
         loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
@@ -87,7 +91,7 @@ class PriorConfig:
     latent_dim: int = 32
     latent_distribution: str = "normal"
     width: float = 0.25
-    upsampling: str = "bilinear"
+    upsampling: str = "nearest"
     loss: str = "wgan-gp"
     d_steps: int = 1
     g_learning_rate: float = 1e-4
@@ -189,6 +193,16 @@ def build_trainer(operator, image_shape, config, mode="ambient"):
     if config.latent_steps > 0:
         return AmbientGANWithInversion(generator, discriminator, operator, latent_steps=config.latent_steps, **common)
     return AmbientGAN(generator, discriminator, operator, **common)
+
+
+def estimate_training_seconds(config):
+    """Rough wall time of :func:`train_prior` with ``config`` on the 2-core reference CPU (no GPU).
+
+    Scales :data:`SECONDS_PER_EXAMPLE_STEP` with the batch size, the networks' width (FLOPs grow
+    with its square) and the unrolled latent steps of ``--fast`` training (each ≈ half a step more).
+    """
+    width = (config.width / 0.25) ** 2
+    return config.steps * config.batch_size * SECONDS_PER_EXAMPLE_STEP * max(width, 1.0) * (1 + 0.5 * config.latent_steps)
 
 
 def _dataset(data, config):

@@ -46,16 +46,16 @@ from ambient_dcs.measurement_files import MeasurementFileError, load_measurement
 from ambient_dcs.metrics import reconstruction_summary
 from ambient_dcs.reconstruct import CSGM
 from ambient_dcs.reporting import machine_description, markdown_table, prepare_output_dir, write_json
-from ambient_dcs.training import (PriorConfig, PriorExistsError, check_prior_target, load_prior, prior_settings,
-                                  train_prior)
+from ambient_dcs.training import (PriorConfig, PriorExistsError, check_prior_target, estimate_training_seconds,
+                                  load_prior, prior_settings, train_prior)
 
 DEFAULT_OPERATOR = "GaussianBlur"
 DEFAULT_OPERATOR_ARGS = '{"sigma": 1.0, "size": 5, "noise": {"GaussianNoise": {"std": 0.5}}}'
 
 #: Measured on the 2-core reference machine (see docs/results/main_job.md): seconds per training
 #: step of the default networks at batch 64, and per CSGM latent update of one image × restart.
-SECONDS_PER_STEP = 0.075
-SECONDS_PER_LATENT_UPDATE = 1.5e-4
+#: CSGM cost per image, restart and Adam step of the default prior on the 2-core reference CPU.
+SECONDS_PER_LATENT_UPDATE = 4.5e-4
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -81,13 +81,13 @@ def parse_args(argv=None):
                            "recipes.make_measurements): train on them and reconstruct all of them")
     data.add_argument("--image-shape", default=None, metavar="H,W,C",
                       help="shape of the signals, when --measurements does not store it and y is not image-shaped")
-    data.add_argument("--test-images", type=int, default=200,
+    data.add_argument("--test-images", type=int, default=100,
                       help="held-out images to measure and reconstruct (demonstration mode)")
     prior = p.add_argument_group("prior training")
     prior.add_argument("--prior", default=None, metavar="FILE.keras",
                        help="use this trained generator instead of training one")
     prior.add_argument("--steps", type=int, default=2000, help="training steps of each prior")
-    prior.add_argument("--batch-size", type=int, default=64, help="training batch size")
+    prior.add_argument("--batch-size", type=int, default=32, help="training batch size")
     prior.add_argument("--latent-dim", type=int, default=32, help="size of the latent z")
     prior.add_argument("--width", type=float, default=0.25,
                        help="channel multiplier of the conv networks (1.0 = the AmbientGAN paper's, ~16x slower)")
@@ -145,9 +145,10 @@ def prior_config(args):
                        jit_compile=not args.no_xla, seed=args.seed)
 
 
-def estimate_minutes(args, trainings, images, priors):
-    """Rough wall time from the per-step costs measured on the reference machine."""
-    train = trainings * args.steps * SECONDS_PER_STEP * (2.5 if args.fast else 1.0)
+def estimate_minutes(args, configs, images, priors):
+    """Rough wall time from the per-step costs measured on the reference machine (``configs``: the
+    :class:`PriorConfig` of each prior still to train)."""
+    train = sum(estimate_training_seconds(cfg) for cfg in configs)
     csgm = max(priors, 1) * images * args.restarts * args.csgm_steps * SECONDS_PER_LATENT_UPDATE
     return (train + csgm + 60) / 60
 
@@ -325,12 +326,13 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return 2
     trainings = todo.count("train")
+    to_train = [cfg for (_, _, _, cfg), what in zip(plan.values(), todo) if what == "train"]
     n_images = len(data) if data is not None else len(x_test)
     reused = f", {todo.count('reuse')} finished one(s) reused" if "reuse" in todo else ""
     print(f"ambient_then_reconstruct: {type(op).__name__} measurements of "
           f"{args.measurements or args.dataset}; {trainings} prior(s) to train ({args.steps} steps each){reused}, "
           f"{n_images} images to reconstruct. Expected time: about "
-          f"{estimate_minutes(args, trainings, n_images, len(plan)):.0f} minutes on a 2-core CPU. Output: {out}/",
+          f"{estimate_minutes(args, to_train, n_images, len(plan)):.0f} minutes on a 2-core CPU. Output: {out}/",
           flush=True)
 
     seed = args.seed

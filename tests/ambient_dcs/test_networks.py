@@ -208,6 +208,17 @@ def test_width_and_bilinear_upsampling():
     assert g.count_params() < full / 8
     assert [layer.filters for layer in N.conv_critic(seed=0, width=0.5).layers if isinstance(layer, L.Conv2D)] == [32, 64, 128]
     with pytest.raises(ValueError, match="upsampling"):
-        N.mnist_wgan_generator(upsampling="nearest")
+        N.mnist_wgan_generator(upsampling="bicubic")
     with pytest.raises(ValueError, match="width"):
         N.conv_critic(width=0)
+
+
+@pytest.mark.parametrize("upsampling", ["nearest", "bilinear"])
+def test_resize_generator_starts_dark_and_unsaturated(upsampling):
+    # Why: started at 0.5 grey, the critic's first updates drive the sigmoid into saturation at 0.
+    g = N.mnist_wgan_generator(32, seed=0, width=0.25, upsampling=upsampling)
+    x = np.asarray(g(np.random.default_rng(0).standard_normal((64, 32)).astype("float32")))
+    expected = 1 / (1 + np.exp(-N.RESIZE_OUTPUT_BIAS))
+    assert abs(np.median(x) - expected) < 0.05
+    assert np.mean((x < 1e-3) | (x > 1 - 1e-3)) < 0.01
+    assert np.std(x, axis=0).mean() > 1e-3  # samples differ from each other
