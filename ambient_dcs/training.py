@@ -46,8 +46,8 @@ __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", 
            "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
 
 #: Training cost per example and step of the default networks (width 0.25, WGAN-GP, XLA), measured on
-#: the 2-core reference CPU, checkpoints and sample grids included: 2,000 steps of batch 32 in 204 s.
-SECONDS_PER_EXAMPLE_STEP = 0.0032
+#: the 2-core reference CPU, checkpoints and sample grids included: 2,000 steps of batch 32 in 164-204 s.
+SECONDS_PER_EXAMPLE_STEP = 0.0030
 
 
 class PriorExistsError(RuntimeError):
@@ -72,9 +72,10 @@ class PriorConfig:
             prior's negative log density) or ``"uniform"`` (the paper's U[−1, 1]).
         width: channel multiplier of the conv networks.
         upsampling: ``"nearest"`` (default: nearest-neighbour resize-convolutions), ``"bilinear"``
-            or ``"transpose"`` (the paper's transposed convolutions), see :func:`~ambient_dcs.networks.mnist_wgan_generator`: with a blur, the
-            transposed convolutions' checkerboard patterns are invisible to the discriminator and
-            can take over the samples.
+            or ``"transpose"`` (the paper's transposed convolutions), see
+            :func:`~ambient_dcs.networks.mnist_wgan_generator`: with a blur, the transposed
+            convolutions' checkerboard patterns are invisible to the discriminator and can take
+            over the samples.
         loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
         d_steps: critic updates per generator update.
         g_learning_rate, d_learning_rate: Adam learning rates (β₁ 0.5, β₂ 0.9).
@@ -202,7 +203,8 @@ def estimate_training_seconds(config):
     with its square) and the unrolled latent steps of ``--fast`` training (each ≈ half a step more).
     """
     width = (config.width / 0.25) ** 2
-    return config.steps * config.batch_size * SECONDS_PER_EXAMPLE_STEP * max(width, 1.0) * (1 + 0.5 * config.latent_steps)
+    per_step = config.batch_size * SECONDS_PER_EXAMPLE_STEP * max(width, 1.0) * (1 + 0.5 * config.latent_steps)
+    return config.steps * per_step
 
 
 def _dataset(data, config):

@@ -52,10 +52,9 @@ from ambient_dcs.training import (PriorConfig, PriorExistsError, check_prior_tar
 DEFAULT_OPERATOR = "GaussianBlur"
 DEFAULT_OPERATOR_ARGS = '{"sigma": 1.0, "size": 5, "noise": {"GaussianNoise": {"std": 0.5}}}'
 
-#: Measured on the 2-core reference machine (see docs/results/main_job.md): seconds per training
-#: step of the default networks at batch 64, and per CSGM latent update of one image × restart.
-#: CSGM cost per image, restart and Adam step of the default prior on the 2-core reference CPU.
-SECONDS_PER_LATENT_UPDATE = 4.5e-4
+#: CSGM seconds per image, restart and Adam step of the default prior on the 2-core reference CPU
+#: (docs/results/main_job.md: 110 s for 100 images × 3 restarts × 300 steps).
+SECONDS_PER_LATENT_UPDATE = 1.2e-3
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -150,7 +149,7 @@ def estimate_minutes(args, configs, images, priors):
     :class:`PriorConfig` of each prior still to train)."""
     train = sum(estimate_training_seconds(cfg) for cfg in configs)
     csgm = max(priors, 1) * images * args.restarts * args.csgm_steps * SECONDS_PER_LATENT_UPDATE
-    return (train + csgm + 60) / 60
+    return (train + csgm + 30) / 60
 
 
 def csgm(generator, op, args):
