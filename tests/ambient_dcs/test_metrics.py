@@ -346,12 +346,20 @@ def test_inception_v3_pipeline_with_random_weights(monkeypatch):
     # Two 2048x2048 float64 eigendecompositions take seconds; frechet_distance is tested above.
     seen = []
     monkeypatch.setattr(metrics, "frechet_distance", lambda *stats: seen.append(stats) or 1.25)
+    probs_seen = []
+    real_is = metrics.inception_score
+    monkeypatch.setattr(metrics, "inception_score", lambda p, **kw: probs_seen.append((np.asarray(p), kw)) or real_is(p, **kw))
     rng = np.random.default_rng(5)
     grey = rng.random((4, 28, 28, 1)).astype(np.float32)
     rgb = rng.random((3, 32, 32, 3)).astype(np.float32)
     scores = metrics.inception_v3_scores(grey, rgb, splits=2, batch_size=3)
     assert set(scores) == {"inception_score", "inception_score_std", "fid", "n", "n_reference"}
     assert scores["n"] == 4 and scores["n_reference"] == 3 and scores["fid"] == 1.25
-    assert 1.0 <= scores["inception_score"] <= 1000.0 and scores["inception_score_std"] >= 0.0
+    # The IS is computed from the 1000-way softmax of every image (rows summing to 1), split in 2.
+    [(probs, kw)] = probs_seen
+    assert probs.shape == (4, 1000) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4) and kw == {"splits": 2}
+    halves = [np.exp(np.mean(np.sum(q * (np.log(q) - np.log(q.mean(0))), axis=1))) for q in (probs[:2], probs[2:])]
+    assert scores["inception_score"] == pytest.approx(np.mean(halves), rel=1e-4)
+    assert scores["inception_score_std"] == pytest.approx(np.std(halves), rel=1e-3, abs=1e-6)
     [(mu1, sigma1, mu2, sigma2)] = seen  # pool_3 statistics of the images and of the reference
     assert mu1.shape == mu2.shape == (2048,) and sigma1.shape == sigma2.shape == (2048, 2048)
