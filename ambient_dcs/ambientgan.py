@@ -63,6 +63,11 @@ passed to the operator for θ, θ' and the noise, so ``seed`` fixes the run what
 own seed (stateless draws differ between ``jit_compile=True`` and ``False``). Its state is a model
 variable, saved in checkpoints, so a resumed run continues the same stream.
 
+Several devices: build and compile the trainer inside ``strategy.scope()`` of a ``tf.distribute``
+strategy and ``fit`` on global batches; losses are scaled per replica and ``z``, θ, α are drawn
+for the global batch (:mod:`ambient_dcs.distribute`), so the same seed gives the same first step
+on one device or two (operator noise aside).
+
 Saving: ``gan.generator.save("prior.keras")`` is the prior to use elsewhere (a plain Keras model).
 ``gan.save("gan.keras")`` stores the whole trainer (parts, settings, both optimizers and their
 state); load it with ``keras.saving.load_model`` after ``import ambient_dcs.ambientgan``.
@@ -77,6 +82,8 @@ import numpy as np
 import tensorflow as tf
 
 import measurements
+
+from .distribute import replica_rows, replica_seed, scale_loss
 
 __all__ = ["AmbientGAN", "unmeasure_dataset", "measure_dataset", "MODES", "LOSSES", "LATENT_DISTRIBUTIONS"]
 
@@ -309,6 +316,14 @@ class AmbientGAN(keras.Model):
             return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
         return tf.random.stateless_normal(shape, seed)
 
+    def _training_latent(self, n, seed):
+        """``z`` for a training step: this replica's rows of a draw for the global batch."""
+        return replica_rows(lambda rows: self._latent(rows, seed), n)
+
+    def _sample_theta(self, n, seed):
+        """θ for a training step: this replica's rows of a draw for the global batch."""
+        return replica_rows(lambda rows: self.operator.sample_theta(rows, seed=seed, image_shape=self.image_shape), n)
+
     def _d_input(self, y, theta):
         """What D sees for measurements ``y`` taken with θ."""
         if not self.uses_theta:
@@ -357,8 +372,8 @@ class AmbientGAN(keras.Model):
             x = tf.cast(x, dtype)
             self._check_shape(x, self.image_shape, "clean images (the generator's output shape)")
             n = _batch_size(x)
-            theta = self.operator.sample_theta(n, seed=seeds[0], image_shape=self.image_shape)
-            y = self.operator(x, theta=theta, seed=seeds[1])
+            theta = self._sample_theta(n, seeds[0])
+            y = self.operator(x, theta=theta, seed=replica_seed(seeds[1]))
         else:
             y = tf.cast(y, dtype)
             self._check_shape(y, self.measurement_shape, "measurements y")
@@ -378,11 +393,11 @@ class AmbientGAN(keras.Model):
 
     def _fake_input(self, n, seeds, training):
         """D's input for ``n`` generated samples: measured (ambient) or not."""
-        x = self.generator(self._latent(n, seeds[0]), training=training)
+        x = self.generator(self._training_latent(n, seeds[0]), training=training)
         if self.mode != "ambient":
             return x
-        theta = self.operator.sample_theta(n, seed=seeds[1], image_shape=self.image_shape)
-        y = self.operator(x, theta=theta, seed=seeds[2])  # op(...), not op.forward: noise included
+        theta = self._sample_theta(n, seeds[1])
+        y = self.operator(x, theta=theta, seed=replica_seed(seeds[2]))  # op(...), not op.forward: noise included
         return self._d_input(y, theta)
 
     def _scores(self, inputs, training):
@@ -413,7 +428,8 @@ class AmbientGAN(keras.Model):
         appended the angles to the measurement vector). D runs with ``training=False`` here, as the
         original.
         """
-        alpha = tf.random.stateless_uniform(tf.reshape(n, [1]) if tf.is_tensor(n) else [n], seed)
+        alpha = replica_rows(lambda rows: tf.random.stateless_uniform(tf.reshape(rows, [1]) if tf.is_tensor(rows) else [rows],
+                                                                      seed), n)
         reals = real if isinstance(real, list) else [real]
         fakes = fake if isinstance(fake, list) else [fake]
         mixed = []
@@ -446,7 +462,8 @@ class AmbientGAN(keras.Model):
                 if self.loss_name == "wgan-gp":
                     gp = self._gradient_penalty(real, fake, n, s[3])
                     d_loss = d_loss + self.gp_weight * gp
-            grads = tape.gradient(d_loss, d_vars)
+                scaled = scale_loss(d_loss)  # inside the tape, so it is differentiated
+            grads = tape.gradient(scaled, d_vars)
             self.d_optimizer.apply_gradients(zip(grads, d_vars))
             self.d_loss_tracker.update_state(d_loss)
             if self.gp_tracker is not None:
@@ -457,7 +474,8 @@ class AmbientGAN(keras.Model):
             fake = self._fake_input(n, g_seeds[:3], training=True)
             g_loss = self._g_loss(self._scores(fake, training=True))
             total = g_loss + self._extra_generator_loss(y, theta, n, g_seeds[3:])
-        grads = tape.gradient(total, g_vars)
+            scaled = scale_loss(total)
+        grads = tape.gradient(scaled, g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}

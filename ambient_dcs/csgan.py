@@ -60,6 +60,7 @@ import tensorflow as tf
 
 from .dcs import (_check_common, _check_float, _check_int, _image_shape_from, _latent_dim_of, _log_step_weight,
                   _per_example_sum_sq, _seed_splits)
+from .distribute import num_replicas, replica_mean, replica_rows, scale_loss
 from .latent import optimise_latents
 
 __all__ = ["CSGAN", "CSSGAN", "hide_labels", "mlp_bn_generator", "UNLABELLED"]
@@ -353,25 +354,27 @@ class CSGAN(keras.Model):
 
         # D step: like the original, D's gradient also flows through the latent optimisation of ẑ.
         d_vars = self.discriminator.trainable_variables
-        targets = self._targets(n, seeds[1])
-        z0 = self._latent(n, seeds[0])
+        targets = replica_rows(lambda rows: self._targets(rows, seeds[1]), n)  # global-batch draws, see
+        z0 = replica_rows(lambda rows: self._latent(rows, seeds[0]), n)        # ambient_dcs.distribute
         with tf.GradientTape() as tape:
             z = self._optimise(z0, targets, training=True, second_order=self.second_order)
             fake = self.generator(z, training=True)
             d_loss, extra = self._d_loss(self._logits(x, training=True), labels, self._logits(fake, training=True))
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+            scaled = scale_loss(d_loss)  # inside the tape, so it is differentiated
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
 
         # G step (and the learned step size), with fresh latents.
         g_vars = self._g_variables()
-        targets = self._targets(n, seeds[3])
-        z0 = self._latent(n, seeds[2])
+        targets = replica_rows(lambda rows: self._targets(rows, seeds[3]), n)
+        z0 = replica_rows(lambda rows: self._latent(rows, seeds[2]), n)
         with tf.GradientTape() as tape:
             z = self._optimise(z0, targets, training=True, second_order=self.second_order)
             g_error = tf.reduce_mean(self._sample_error(self._logits(self.generator(z, training=True), training=True),
                                                         targets))
             shift = tf.reduce_mean(_per_example_sum_sq(z - z0))
             g_loss = g_error + self.optimisation_cost_weight * shift
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+            scaled = scale_loss(g_loss)
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
 
         values = {"d_loss": d_loss, "g_loss": g_loss, "g_error": g_error, "latent_shift": shift, **extra}
         for name, tracker in self.trackers.items():
@@ -493,13 +496,15 @@ class CSSGAN(CSGAN):
         sup = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(labels, 0), logits=real_logits)
         # Unlabelled: "real" = any of the K classes: −ln Σ_{k<K} p_k.
         unsup = log_z - tf.reduce_logsumexp(real_logits[:, :k], axis=1)
-        n_lab = tf.reduce_sum(labelled)
-        n_unlab = tf.reduce_sum(1.0 - labelled)
+        # Means over the labelled (unlabelled) images of the *global* batch: with several replicas
+        # each divides by the per-replica average count, so the replicas' mean is the global mean.
+        n_lab = replica_mean(tf.reduce_sum(labelled))
+        n_unlab = replica_mean(tf.reduce_sum(1.0 - labelled))
         sup_loss = tf.math.divide_no_nan(tf.reduce_sum(labelled * sup), n_lab)
         unsup_loss = tf.math.divide_no_nan(tf.reduce_sum((1.0 - labelled) * unsup), n_unlab)
         fake = tf.reduce_logsumexp(fake_logits, axis=1) - fake_logits[:, k]  # −ln p_K
         loss = sup_loss + unsup_loss + tf.reduce_mean(fake)
-        return loss, {"supervised_loss": sup_loss, "labelled": n_lab}
+        return loss, {"supervised_loss": sup_loss, "labelled": n_lab * num_replicas()}
 
     # ------------------------------------------------------------------ classes
     def _classes(self, classes, n):

@@ -65,6 +65,7 @@ import tensorflow as tf
 
 import measurements
 
+from .distribute import replica_rows, scale_loss
 from .latent import PROJECTIONS, optimise_latents, project_latents
 from .reconstruct import Reconstruction, check_reconstruction_inputs
 
@@ -479,19 +480,21 @@ class DeepCompressedSensing(keras.Model):
         x = self._unpack(data)
         n = tf.shape(x)[0]
         seeds = _seed_splits(self._seed_generator, 2)
-        z0 = tf.random.stateless_normal(tf.stack([n, self.latent_dim]), seeds[0])
-        theta = self._theta(n, seeds[1])
+        # Draws for the global batch, this replica's rows (see ambient_dcs.distribute).
+        z0 = replica_rows(lambda rows: tf.random.stateless_normal(tf.stack([rows, self.latent_dim]), seeds[0]), n)
+        theta = replica_rows(lambda rows: self._theta(rows, seeds[1]), n)
         main_vars = self._main_variables()
         with tf.GradientTape(persistent=self.update == "alternating") as tape:
             parts = self._loss_terms(x, z0, theta, training=True)
             rip = self.rip_weight * parts["rip_loss"]
             loss = parts["measurement_error"] + rip
-            main_loss = loss if self.update == "joint" else parts["measurement_error"]
+            main_loss = scale_loss(loss if self.update == "joint" else parts["measurement_error"])
+            rip_scaled = scale_loss(rip)  # inside the tape, so they are differentiated
         grads = tape.gradient(main_loss, main_vars)
         self.optimizer.apply_gradients(zip(grads, main_vars))
         if self.update == "alternating":
             f_vars = self._measurement_variables()
-            f_grads = tape.gradient(rip, f_vars)
+            f_grads = tape.gradient(rip_scaled, f_vars)
             self.measurement_optimizer.apply_gradients(zip(f_grads, f_vars))
             del tape
         parts["loss"] = loss

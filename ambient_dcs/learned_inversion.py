@@ -112,7 +112,7 @@ class AmbientGANWithInversion(AmbientGAN):
                 f"AmbientGANWithInversion: {type(self.operator).__name__} is random, so measurement batches "
                 f"need their θ for the inversion loss: {{'y': y, 'theta': {{{', '.join(map(repr, self.operator.theta_keys))}: ...}}}}.")
         theta = {k: theta[k] for k in self.operator.theta_keys} if self.operator.is_random else {}
-        z0 = self._latent(n, seeds[0])
+        z0 = self._training_latent(n, seeds[0])
 
         def error_fn(z):
             x = self.generator(z, training=True)

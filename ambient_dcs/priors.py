@@ -19,6 +19,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .data import as_tf_dataset, load_dataset
 from .networks import vae_decoder, vae_encoder
@@ -63,7 +64,7 @@ def reconstruction_mse(vae, x, batch_size=500):
     return float(np.mean((x_hat - x) ** 2))
 
 
-def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1):
+def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1, strategy=None):
     """Trains the CSGM MNIST VAE (784-500-500-20, softplus) on the embedded MNIST digits.
 
     Adam(1e-3), batch 100 (as CSGM's ``mnist-vae``) on ``load_dataset("mnist-embedded",
@@ -74,6 +75,8 @@ def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1
         seed: non-negative int.
         batch_size: images per step.
         verbose: 0 silent, 1 one progress bar over epochs plus a summary, 2 one line per epoch.
+        strategy: a ``tf.distribute`` strategy (default: the current one); ``batch_size`` is the
+            global batch.
 
     Returns:
         ``(vae, info)``: the trained :class:`~ambient_dcs.vae.VAE` and a dict with ``epochs``,
@@ -85,8 +88,9 @@ def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1
     s_enc, s_dec, s_eps, s_data = (int(s) & 0x7FFFFFFF for s in np.random.SeedSequence(seed).generate_state(4))
     x_train = load_dataset("mnist-embedded", "train")
     x_test = load_dataset("mnist-embedded", "test")
-    vae = VAE(vae_encoder(seed=s_enc), vae_decoder(seed=s_dec), seed=s_eps, name="mnist_vae")
-    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    with (strategy or tf.distribute.get_strategy()).scope():
+        vae = VAE(vae_encoder(seed=s_enc), vae_decoder(seed=s_dec), seed=s_eps, name="mnist_vae")
+        vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     callbacks = [_EpochProgress(epochs)] if verbose == 1 else []
     start = time.perf_counter()
     history = vae.fit(as_tf_dataset(x_train, batch_size=batch_size, seed=s_data), epochs=epochs,
@@ -119,7 +123,7 @@ def _atomic_write(path: Path, write):
             tmp.unlink()
 
 
-def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1):
+def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1, strategy=None):
     """The decoder of a VAE trained on the embedded MNIST digits: a generator ``z → x``.
 
     Trained once by :func:`train_mnist_vae` and cached as
@@ -139,6 +143,7 @@ def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1):
         seed: training seed (part of the cache key).
         cache: read and write the cache; ``False`` always trains and writes nothing.
         verbose: 0 silent, 1 progress bar and summary, 2 one line per epoch.
+        strategy: a ``tf.distribute`` strategy for the training (not part of the cache key).
 
     Returns:
         A functional ``keras.Model``: ``z (N, 20)`` → images ``(N, 28, 28, 1)`` in [0, 1];
@@ -154,7 +159,7 @@ def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1):
         except Exception as err:
             raise RuntimeError(f"could not load the cached MNIST VAE prior {path}; delete the file to "
                                f"retrain it ({type(err).__name__}: {err})") from err
-    vae, info = train_mnist_vae(epochs=epochs, seed=seed, verbose=verbose)
+    vae, info = train_mnist_vae(epochs=epochs, seed=seed, verbose=verbose, strategy=strategy)
     decoder = vae.generator
     if path is not None:
         _atomic_write(path, decoder.save)

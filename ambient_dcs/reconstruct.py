@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import time
 
 import numpy as np
@@ -137,7 +138,7 @@ class CSGM:
         self.latent_dim = int(generator.input_shape[-1])
         # A closure per object: each reconstructor traces its own graph once, and TensorFlow does not
         # count the traces of several reconstructors as retracing of one function.
-        self._solve = tf.function(lambda y, theta, z0: self._solve_batch(y, theta, z0), jit_compile=jit_compile,
+        self._solve = tf.function(lambda y, theta, z0: self._solve_images(y, theta, z0), jit_compile=jit_compile,
                                   reduce_retracing=True)
 
     # -------------------------------------------------------------- the graph
@@ -160,6 +161,29 @@ class CSGM:
         errors = tf.reduce_sum(tf.square(self._residual(z, y, theta)), axis=1)
         return z, errors, losses, steps
 
+    def _solve_images(self, y, theta, z0):
+        """One graph for a batch of images: restarts as rows, the best restart chosen in the graph.
+
+        ``y`` ``(B, ...)``, θ ``(B, ...)``, ``z0`` ``(B, R, k)`` → ``(x (B, H, W, C), z (B, k),
+        errors (B, R), losses (B, R), steps)``.
+        """
+        b, r = tf.shape(z0)[0], self.restarts
+        rows_y = tf.repeat(y, r, axis=0)  # image-major (image, restart) rows
+        rows_theta = {k: tf.repeat(v, r, axis=0) for k, v in theta.items()}
+        z, errors, losses, steps = self._solve_batch(rows_y, rows_theta, tf.reshape(z0, [-1, self.latent_dim]))
+        errors, losses = tf.reshape(errors, [b, r]), tf.reshape(losses, [b, r])
+        best = tf.argmin(errors if self.select == "measurement" else losses, axis=1, output_type=tf.int32)
+        z = tf.gather(tf.reshape(z, [b, r, self.latent_dim]), best, batch_dims=1)
+        return self.generator(z, training=False), z, errors, losses, steps
+
+    def initial_latents(self, rng, n):
+        """``z₀ ~ N(0, I)`` for ``n`` images × restarts, ``(n, R, k)`` float32, drawn in image order.
+
+        One stream per reconstruction (``numpy.random.default_rng(seed)``): image ``i`` gets the
+        same ``z₀`` whatever the batch size or the number of devices.
+        """
+        return rng.standard_normal((n, self.restarts, self.latent_dim)).astype(np.float32)
+
     # -------------------------------------------------------------- the public call
     def reconstruct(self, y, theta=None, verbose=0):
         """Reconstructs images from measurements.
@@ -170,13 +194,15 @@ class CSGM:
             verbose: 1 shows a progress bar over batches.
 
         Returns:
-            A :class:`Reconstruction`.
+            A :class:`Reconstruction`. For measurement files larger than memory, or to spread the
+            work over several devices, use :meth:`reconstruct_file`.
         """
         start = time.perf_counter()
         y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, "CSGM")
         y = tf.cast(y, tf.float32)
         n, r, b = int(y.shape[0]), self.restarts, self.batch_size
-        rng = np.random.default_rng(self.seed)
+        z0 = self.initial_latents(np.random.default_rng(self.seed), n)
+        x_all = np.empty((n, *self.image_shape), np.float32)
         z_all = np.empty((n, self.latent_dim), np.float32)
         err_all = np.empty((n, r), np.float32)
         loss_all = np.empty((n, r), np.float32)
@@ -189,22 +215,109 @@ class CSGM:
         for lo in range(0, n, b):
             idx = np.arange(lo, min(lo + b, n))
             padded = np.resize(idx, b) if n > b else idx  # fixed batch → one trace for every batch
-            rows = np.repeat(padded, r)                     # image-major: (image, restart) rows
-            yb = tf.gather(y, rows)
-            thetab = {k: tf.gather(v, rows) for k, v in theta.items()}
-            z0 = tf.constant(rng.standard_normal((len(rows), self.latent_dim)), tf.float32)
-            z, errors, losses, steps = self._solve(yb, thetab, z0)
+            x, z, errors, losses, steps = self._solve(tf.gather(y, padded), {k: tf.gather(v, padded) for k, v in theta.items()},
+                                                      tf.constant(z0[padded]))
             k = len(idx)
-            z = z.numpy().reshape(len(padded), r, -1)[:k]
-            err_all[idx] = errors.numpy().reshape(len(padded), r)[:k]
-            loss_all[idx] = losses.numpy().reshape(len(padded), r)[:k]
-            score = err_all[idx] if self.select == "measurement" else loss_all[idx]
-            z_all[idx] = z[np.arange(k), np.argmin(score, axis=1)]
+            x_all[idx], z_all[idx] = x.numpy()[:k], z.numpy()[:k]
+            err_all[idx], loss_all[idx] = errors.numpy()[:k], losses.numpy()[:k]
             steps_run = int(steps)
             if progress is not None:
                 progress.add(k)
-        x = self.generator(tf.constant(z_all), training=False).numpy()
         best = np.argmin(err_all if self.select == "measurement" else loss_all, axis=1)
         return Reconstruction(
-            x=x, z=z_all, measurement_error=err_all[np.arange(n), best], restart_errors=err_all,
+            x=x_all, z=z_all, measurement_error=err_all[np.arange(n), best], restart_errors=err_all,
             restart_losses=loss_all, steps=steps_run, wall_time=time.perf_counter() - start)
+
+    def reconstruct_file(self, source, out_dir, strategy=None, verbose=0):
+        """Reconstructs a measurement file batch by batch from disk, on one device or several.
+
+        The file is checked first (:func:`~ambient_dcs.measurement_files.open_measurements`: the
+        same checks as loading it, plus one streamed NaN/Inf pass), then read by a ``tf.data``
+        pipeline that prefetches the next batch while the current one is optimised. With a
+        ``tf.distribute`` strategy of ``R`` replicas each step reads ``R × batch_size`` images and
+        gives every replica its contiguous share. Memory holds a few batches, not the file, and
+        the results are written as they come, so peak memory does not grow with the file.
+
+        Results equal :meth:`reconstruct`'s on the same measurements (the same ``z₀`` per image).
+
+        Args:
+            source: a measurement file path (``.npz``/``.npy``, see
+                :mod:`ambient_dcs.measurement_files`) or an opened
+                :class:`~ambient_dcs.measurement_files.MeasurementStream`; its operator must be
+                this reconstructor's kind of operator (the data term uses ``self.operator``).
+            out_dir: folder for ``x.npy`` ``(N, H, W, C)``, ``z.npy`` ``(N, k)``,
+                ``measurement_error.npy`` ``(N,)`` and ``restart_errors.npy`` ``(N, R)``, each
+                written under a temporary name and renamed when complete.
+            strategy: a ``tf.distribute`` strategy (default: the current one, one device).
+            verbose: 1 shows a progress bar.
+
+        Returns:
+            A dict: ``count``, ``seconds``, ``replicas``, ``files`` (name → path), and
+            ``mean_measurement_error``.
+        """
+        from .measurement_files import MeasurementStream, NpyWriter, open_measurements
+
+        start = time.perf_counter()
+        stream = source if isinstance(source, MeasurementStream) else open_measurements(source)
+        if tuple(stream.image_shape) != tuple(self.image_shape):
+            raise ValueError(f"CSGM.reconstruct_file: the file's signals have shape {stream.image_shape}; the "
+                             f"generator makes images of shape {self.image_shape}.")
+        if self.operator.is_random and not stream.theta_keys:
+            raise ValueError(f"CSGM.reconstruct_file: {type(self.operator).__name__} is random; the file holds no θ.")
+        self.operator.ensure_built(self.image_shape)
+        strategy = strategy or tf.distribute.get_strategy()
+        replicas = int(strategy.num_replicas_in_sync)
+        n, r, k, b = stream.count, self.restarts, self.latent_dim, self.batch_size
+        global_batch = b * replicas
+        specs = stream.theta_specs()
+
+        def batches():
+            rng = np.random.default_rng(self.seed)
+            for y, theta in stream.batches(global_batch, check=False):  # checked by open_measurements
+                count = len(y)
+                pad = np.resize(np.arange(count), global_batch)  # fixed shape → one trace
+                yield y[pad], {key: v[pad] for key, v in theta.items()}, self.initial_latents(rng, count)[pad], count
+
+        signature = (tf.TensorSpec((global_batch, *stream.measurement_shape), tf.float32),
+                     {key: tf.TensorSpec((global_batch, *shape), tf.as_dtype(dtype)) for key, (shape, dtype) in specs.items()},
+                     tf.TensorSpec((global_batch, r, k), tf.float32), tf.TensorSpec((), tf.int64))
+        dataset = tf.data.Dataset.from_generator(batches, output_signature=signature).prefetch(1)
+
+        out_dir = pathlib.Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        writers = {"x": NpyWriter(out_dir / "x.npy", (n, *self.image_shape)), "z": NpyWriter(out_dir / "z.npy", (n, k)),
+                   "measurement_error": NpyWriter(out_dir / "measurement_error.npy", (n,)),
+                   "restart_errors": NpyWriter(out_dir / "restart_errors.npy", (n, r))}
+        progress = None
+        if verbose:
+            import keras
+
+            progress = keras.utils.Progbar(n, unit_name="image")
+        total_error = 0.0
+        try:
+            for y, theta, z0, count in dataset:
+                if replicas == 1:
+                    x, z, errors, losses, _ = self._solve(y, theta, z0)
+                else:
+                    share = lambda t, ctx: t[ctx.replica_id_in_sync_group * b:(ctx.replica_id_in_sync_group + 1) * b]  # noqa: E731
+                    args = strategy.experimental_distribute_values_from_function(
+                        lambda ctx: (share(y, ctx), {key: share(v, ctx) for key, v in theta.items()}, share(z0, ctx)))
+                    parts = strategy.experimental_local_results(strategy.run(self._solve, args=args))
+                    x, z, errors, losses = (tf.concat([tf.identity(p[i]) for p in parts], 0) for i in range(4))
+                count = int(count)
+                errors, losses = errors.numpy()[:count], losses.numpy()[:count]
+                best = np.argmin(errors if self.select == "measurement" else losses, axis=1)
+                chosen = errors[np.arange(count), best]
+                total_error += float(chosen.sum())
+                writers["x"].append(x.numpy()[:count])
+                writers["z"].append(z.numpy()[:count])
+                writers["measurement_error"].append(chosen)
+                writers["restart_errors"].append(errors)
+                if progress is not None:
+                    progress.add(count)
+            files = {name: str(w.close()) for name, w in writers.items()}
+        finally:
+            for w in writers.values():
+                w.abort()
+        return {"count": n, "seconds": time.perf_counter() - start, "replicas": replicas, "files": files,
+                "mean_measurement_error": total_error / n}

@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from .distribute import replica_rows, scale_loss
+
 __all__ = ["VAE"]
 
 _EPS = 1e-7  # clipping of probabilities when the decoder exposes no "logits" layer
@@ -111,7 +113,11 @@ class VAE(keras.Model):
     # ------------------------------------------------------------------ loss
     def sample_z(self, mu, log_var):
         """Reparameterised draw ``mu + exp(log_var / 2) · ε``."""
-        eps = keras.random.normal(tf.shape(mu), dtype=mu.dtype, seed=self.seed_generator)
+        # Drawn for the global batch, this replica's rows (see ambient_dcs.distribute): the same
+        # seed gives the same ε on one device or several.
+        seed = self.seed_generator.next()
+        eps = replica_rows(lambda rows: tf.random.stateless_normal(tf.stack([rows, tf.shape(mu)[1]]), seed,
+                                                                    dtype=mu.dtype), tf.shape(mu)[0])
         return mu + tf.exp(0.5 * log_var) * eps
 
     def compute_losses(self, x, training=False):
@@ -144,8 +150,9 @@ class VAE(keras.Model):
         x = self._images(data)
         with tf.GradientTape() as tape:
             loss, reconstruction, kl = self.compute_losses(x, training=True)
+            scaled = scale_loss(loss)  # inside the tape, so it is differentiated
         weights = self.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return self._update_metrics(loss, reconstruction, kl)
 
     def test_step(self, data):

@@ -37,6 +37,7 @@ import time
 import numpy as np
 
 import measurements as M
+from ambient_dcs.distribute import add_strategy_argument, make_strategy
 from ambient_dcs.ambientgan import measure_dataset, unmeasure_dataset
 from ambient_dcs.baselines import ClassicalInverse, Lasso
 from ambient_dcs.data import DATASETS, load_dataset
@@ -106,6 +107,7 @@ def parse_args(argv=None):
                      help=f"skip the Lasso baselines (always skipped for a random operator on more than "
                           f"{LASSO_MAX_RANDOM_IMAGES} images: one Lasso problem per image)")
     out = p.add_argument_group("output")
+    add_strategy_argument(out)
     out.add_argument("--out", default="results/ambient_then_reconstruct", help="output folder")
     out.add_argument("--overwrite", action="store_true", help="retrain priors even if finished ones are in --out")
     out.add_argument("--checkpoint-every", type=int, default=250,
@@ -280,6 +282,7 @@ def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
     out = pathlib.Path(args.out)
+    strategy = make_strategy(args.strategy)
     try:
         if args.measurements:
             data = load_measurements(args.measurements, operator=args.operator and resolve_operator(args),
@@ -352,7 +355,8 @@ def main(argv=None):
         for name, (_, prior_op, mode, cfg) in plan.items():
             train_data = training_data[name]() if callable(training_data[name]) else training_data[name]
             priors[labels[name]] = train_prior(train_data, prior_op, image_shape, cfg, out, name=name, mode=mode,
-                                               overwrite=args.overwrite, progress=not args.quiet, sample_operator=op)
+                                               overwrite=args.overwrite, progress=not args.quiet, sample_operator=op,
+                                               strategy=strategy)
         if generator is None:
             generator = priors["AmbientGAN prior (ours)"].generator
     except (PriorExistsError, ValueError) as err:

@@ -28,6 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
+from ambient_dcs.distribute import add_strategy_argument, make_strategy
 from ambient_dcs.csgan import CSSGAN, hide_labels, mlp_bn_generator
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import fit_for_steps
@@ -62,6 +63,7 @@ def parse_args(argv=None):
     p.add_argument("--train-images", type=int, default=4000, help="training digits used (embedded split: 4000)")
     p.add_argument("--log-every", type=int, default=500, help="training steps per progress line")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks, labels kept, data order and latents")
+    add_strategy_argument(p)
     p.add_argument("--out", default="results/cs_sgan", help="output folder")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "latent_dim", "tsne_samples", "samples_per_class", "eval_samples",
@@ -123,12 +125,13 @@ def main(argv=None):
     print(f"{n_labelled} labelled and {len(labels) - n_labelled} unlabelled training digits", flush=True)
 
     make_generator = mlp_bn_generator if args.generator == "mlp-bn" else mlp_generator
-    sgan = CSSGAN(make_generator(latent_dim=args.latent_dim, seed=2 * args.seed),
-                  mlp_discriminator(IMAGE_SHAPE, outputs=K + 1, seed=2 * args.seed + 1),
-                  latent_steps=args.latent_steps, optimisation_cost_weight=args.optimisation_cost_weight,
-                  step_size=args.step_size, seed=args.seed)
-    sgan.compile(g_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999),
-                 d_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999))
+    with make_strategy(args.strategy).scope():
+        sgan = CSSGAN(make_generator(latent_dim=args.latent_dim, seed=2 * args.seed),
+                      mlp_discriminator(IMAGE_SHAPE, outputs=K + 1, seed=2 * args.seed + 1),
+                      latent_steps=args.latent_steps, optimisation_cost_weight=args.optimisation_cost_weight,
+                      step_size=args.step_size, seed=args.seed)
+        sgan.compile(g_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999),
+                     d_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999))
     data = as_tf_dataset(x_train, labels, batch_size=args.batch_size, seed=args.seed, repeat=True,
                          drop_remainder=True)
     history, _ = fit_for_steps(sgan, data, args.steps, args.log_every)

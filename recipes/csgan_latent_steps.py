@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from ambient_dcs.distribute import add_strategy_argument, make_strategy
 from ambient_dcs.csgan import CSGAN, mlp_bn_generator
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import fit_for_steps
@@ -60,6 +61,7 @@ def parse_args(argv=None):
     p.add_argument("--classifier-epochs", type=int, default=20, help="epochs of the cached MNIST classifier used for IS/FID")
     p.add_argument("--train-images", type=int, default=4000, help="training digits used (embedded split: 4000)")
     p.add_argument("--log-every", type=int, default=300, help="training steps per progress line")
+    add_strategy_argument(p)
     p.add_argument("--out", default="results/csgan_latent_steps", help="output folder")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "latent_dim", "eval_samples", "classifier_epochs", "train_images",
@@ -86,12 +88,13 @@ def make_generator(kind, latent_dim, seed):
 def train(t, seed, x_train, args):
     import keras
 
-    gan = CSGAN(make_generator(args.generator, args.latent_dim, 2 * seed),
-                make_discriminator(args.discriminator, 2 * seed + 1), latent_steps=t,
-                optimisation_cost_weight=args.optimisation_cost_weight, step_size=args.step_size, seed=seed,
-                name=f"csgan_T{t}_s{seed}")
-    gan.compile(g_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999),
-                d_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999))
+    with make_strategy(args.strategy).scope():
+        gan = CSGAN(make_generator(args.generator, args.latent_dim, 2 * seed),
+                    make_discriminator(args.discriminator, 2 * seed + 1), latent_steps=t,
+                    optimisation_cost_weight=args.optimisation_cost_weight, step_size=args.step_size, seed=seed,
+                    name=f"csgan_T{t}_s{seed}")
+        gan.compile(g_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999),
+                    d_optimizer=keras.optimizers.Adam(args.learning_rate, beta_1=0.5, beta_2=0.999))
     data = as_tf_dataset(x_train, batch_size=args.batch_size, seed=seed, repeat=True, drop_remainder=True)
     history, seconds = fit_for_steps(gan, data, args.steps, args.log_every)
     return gan, history, seconds

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import measurements as M
+from ambient_dcs.distribute import add_strategy_argument, make_strategy
 from ambient_dcs.baselines import Lasso
 from ambient_dcs.data import load_dataset
 from ambient_dcs.figures import save_comparison_grid, save_error_plot
@@ -53,6 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--vae-epochs", type=int, default=None, help="epochs of the cached VAE prior (default: the library's)")
     p.add_argument("--xla", action="store_true", help="compile the latent optimisation with XLA")
     p.add_argument("--seed", type=int, default=0, help="seed of the measurements and the initial latents")
+    add_strategy_argument(p)
     p.add_argument("--out", default="results/csgm_vs_lasso", help="output folder")
     args = p.parse_args(argv)
     for name in ("images", "steps", "restarts", "range_images", "example_images", "batch_size"):
@@ -169,7 +171,8 @@ def main(argv=None):
           f"{runs * args.steps * args.restarts / 1.0e6:.0f} M latent updates; expect ~30 min on 2 CPU cores "
           f"with the defaults). Writing to {out}/", flush=True)
     x = load_dataset("mnist-embedded", "test")[: args.images]
-    decoder = mnist_vae_prior(**({} if args.vae_epochs is None else {"epochs": args.vae_epochs}))
+    decoder = mnist_vae_prior(strategy=make_strategy(args.strategy),
+                              **({} if args.vae_epochs is None else {"epochs": args.vae_epochs}))
 
     rows = run_curve("gaussian", x, decoder, args)
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 import measurements as M
+from ambient_dcs.distribute import add_strategy_argument, make_strategy
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import DeepCompressedSensing, calibrate_measurement, fit_for_steps
 from ambient_dcs.figures import save_comparison_grid
@@ -89,6 +90,7 @@ def parse_args(argv=None):
     p.add_argument("--save-models", action=argparse.BooleanOptionalAction, default=True,
                    help="save each trained generator (and model) as .keras under OUT/models/")
     p.add_argument("--seed", type=int, default=0, help="seed of the networks, measurements, data order and latents")
+    add_strategy_argument(p)
     p.add_argument("--out", default="results/dcs_table", help="output folder")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "latent_dim", "train_images", "test_images", "csgm_steps", "csgm_restarts",
@@ -119,16 +121,17 @@ def train_model(row, m, x_train, args):
     scale = None
     if args.calibrate and row.startswith("NN"):
         scale = calibrate_measurement(operator, x_train[:1000], seed=seed)
-    dcs = DeepCompressedSensing(
-        mlp_generator(latent_dim=args.latent_dim, seed=seed), operator,
-        latent_steps=args.latent_steps, rip_weight=args.rip_weight,
-        update=args.update if row.endswith("(L)") else "joint", step_size=args.step_size,
-        second_order=not args.first_order, seed=seed, name=f"dcs_{row}_{m}".replace("(", "").replace(")", ""))
 
     def adam():
         return keras.optimizers.Adam(args.learning_rate, **({"global_clipnorm": args.clipnorm} if args.clipnorm else {}))
 
-    dcs.compile(optimizer=adam(), **({"measurement_optimizer": adam()} if dcs.update == "alternating" else {}))
+    with make_strategy(args.strategy).scope():
+        dcs = DeepCompressedSensing(
+            mlp_generator(latent_dim=args.latent_dim, seed=seed), operator,
+            latent_steps=args.latent_steps, rip_weight=args.rip_weight,
+            update=args.update if row.endswith("(L)") else "joint", step_size=args.step_size,
+            second_order=not args.first_order, seed=seed, name=f"dcs_{row}_{m}".replace("(", "").replace(")", ""))
+        dcs.compile(optimizer=adam(), **({"measurement_optimizer": adam()} if dcs.update == "alternating" else {}))
     data = as_tf_dataset(x_train, batch_size=args.batch_size, seed=seed, repeat=True, drop_remainder=True)
     history, seconds = fit_for_steps(dcs, data, args.steps, args.log_every)
     return dcs, history, seconds, scale
@@ -223,7 +226,8 @@ def main(argv=None):
     examples = x_test[: args.examples]
     decoder = None
     if args.csgm_images:
-        decoder = mnist_vae_prior(**({} if args.vae_epochs is None else {"epochs": args.vae_epochs}))
+        decoder = mnist_vae_prior(strategy=make_strategy(args.strategy),
+                                  **({} if args.vae_epochs is None else {"epochs": args.vae_epochs}))
     rows, speed, histories = [], [], {}
     for m in args.measurements:
         shown, titles = [examples], ["truth"]

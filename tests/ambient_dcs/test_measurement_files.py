@@ -7,8 +7,8 @@ import pytest
 
 import measurements as M
 from ambient_dcs.baselines import ClassicalInverse, Lasso
-from ambient_dcs.measurement_files import (MeasurementFileError, load_measurements, operator_from_spec,
-                                           save_measurements)
+from ambient_dcs.measurement_files import (MeasurementFileError, NpyWriter, load_measurements, open_measurements,
+                                           operator_from_spec, save_measurements)
 from ambient_dcs.metrics import per_image_squared_error
 
 SHAPE = (8, 8, 1)
@@ -59,31 +59,73 @@ def _bad_file(tmp_path, name, **arrays):
     ({"y": np.zeros((2, 8, 8, 1))}, "theta/mask"),
     ({"y": np.zeros((2, 8, 8, 1)), "theta/mask": np.ones((3, 8, 8, 1))}, "leading size 2"),
 ])
-def test_bad_files_raise_clear_errors(tmp_path, arrays, message):
+@pytest.mark.parametrize("loader", [load_measurements, open_measurements], ids=["load", "stream"])
+def test_bad_files_raise_clear_errors(tmp_path, arrays, message, loader):
     path = _bad_file(tmp_path, "bad.npz", image_shape=np.array(SHAPE), **arrays)
     with pytest.raises(MeasurementFileError, match=message):
-        load_measurements(path, operator="PixelDrop", operator_args={"p": 0.5})
+        loader(path, operator="PixelDrop", operator_args={"p": 0.5})
 
 
-def test_pickled_files_are_refused(tmp_path):
+@pytest.mark.parametrize("loader", [load_measurements, open_measurements], ids=["load", "stream"])
+def test_pickled_files_are_refused(tmp_path, loader):
     path = tmp_path / "pickled.npz"
     np.savez(path, y=np.array([{"a": 1}, None], dtype=object))
     with pytest.raises(MeasurementFileError, match="pickle"):
-        load_measurements(path, operator="Identity")
+        loader(path, operator="Identity")
 
 
-def test_missing_file_and_unknown_operator(tmp_path):
+@pytest.mark.parametrize("loader", [load_measurements, open_measurements], ids=["load", "stream"])
+def test_missing_file_and_unknown_operator(tmp_path, loader):
     with pytest.raises(MeasurementFileError, match="does not exist"):
-        load_measurements(tmp_path / "nope.npz", operator="Identity")
+        loader(tmp_path / "nope.npz", operator="Identity")
     path = _bad_file(tmp_path, "ok.npz", y=np.zeros((2, 8, 8, 1)))
     with pytest.raises(MeasurementFileError, match="does not say which operator"):
-        load_measurements(path)
+        loader(path)
     with pytest.raises(MeasurementFileError, match="Did you mean 'PixelDrop'"):
-        load_measurements(path, operator="PixelDorp")
+        loader(path, operator="PixelDorp")
     with pytest.raises(MeasurementFileError, match="unknown argument"):
-        load_measurements(path, operator="PixelDrop", operator_args='{"q": 1}')
+        loader(path, operator="PixelDrop", operator_args='{"q": 1}')
     with pytest.raises(MeasurementFileError, match="JSON object"):
         operator_from_spec("PixelDrop", "{p: 0.5")
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "compressed"])
+def test_streamed_batches_equal_the_loaded_file(tmp_path, save):
+    op = M.PixelDrop(0.5, noise=M.GaussianNoise(0.1), seed=3)
+    op.ensure_built(SHAPE)
+    y, theta = op.measure(_images(11), seed=1)
+    path = tmp_path / "m.npz"
+    save(path, y=np.asarray(y), **{"theta/mask": np.asarray(theta["mask"])}, image_shape=np.array(SHAPE),
+         operator=np.asarray(json.dumps(M.config_of(op))))
+    loaded, stream = load_measurements(path), open_measurements(path)
+    assert len(stream) == 11 and stream.measurement_shape == SHAPE and stream.theta_keys == ("mask",)
+    blocks = list(stream.batches(4))
+    assert [len(b[0]) for b in blocks] == [4, 4, 3]
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in blocks]), loaded.y)
+    np.testing.assert_array_equal(np.concatenate([b[1]["mask"] for b in blocks]), loaded.theta["mask"])
+    # A bare .npy holds y alone (a deterministic operator) and streams as well.
+    np.save(tmp_path / "y.npy", np.asarray(y))
+    bare = open_measurements(tmp_path / "y.npy", operator="Identity")
+    np.testing.assert_array_equal(np.concatenate([b for b, _ in bare.batches(5)]), loaded.y)
+
+
+def test_npy_writer_is_atomic_and_checks_rows(tmp_path):
+    target = tmp_path / "x.npy"
+    np.save(target, np.arange(3.0))                   # an earlier result
+    w = NpyWriter(target, (5, 2))
+    w.append(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"expected blocks of shape \(k, 2\)"):
+        w.append(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="3 of 5 rows written"):
+        w.close()
+    w.abort()                                          # an interrupted run
+    np.testing.assert_array_equal(np.load(target), np.arange(3.0))   # the earlier file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["x.npy"]
+    w = NpyWriter(target, (5, 2))
+    w.append(np.ones((2, 2)))
+    w.append(np.zeros((3, 2)))
+    w.close()
+    np.testing.assert_array_equal(np.load(target), np.r_[np.ones((2, 2)), np.zeros((3, 2))])
 
 
 def test_operator_config_file(tmp_path):

@@ -225,3 +225,38 @@ def test_random_operator_and_least_squares():
         Lasso(M.LearnedNetwork(4, image_shape=SHAPE))
     with pytest.raises(ValueError, match="basis"):
         Lasso(op, basis="fourier")
+
+
+def test_reconstruct_file_streams_from_disk_and_equals_reconstruct(generator, tmp_path):
+    from ambient_dcs.measurement_files import save_measurements
+
+    op = M.PixelDrop(0.6, noise=M.GaussianNoise(0.05), seed=0)
+    op.ensure_built(SHAPE)
+    x = np.random.default_rng(2).uniform(0, 1, (7, *SHAPE)).astype("float32")
+    y, theta = op.measure(x, seed=3)
+    path = save_measurements(tmp_path / "m.npz", y, theta, op, image_shape=SHAPE)
+    csgm = CSGM(generator, op, steps=30, restarts=3, batch_size=3, seed=4)
+    info = csgm.reconstruct_file(path, tmp_path / "out")
+    assert info["count"] == 7 and info["replicas"] == 1
+    rec = csgm.reconstruct(y, theta)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "x.npy"), rec.x, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "measurement_error.npy"), rec.measurement_error, rtol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "restart_errors.npy"), rec.restart_errors, rtol=1e-5)
+    assert info["mean_measurement_error"] == pytest.approx(rec.measurement_error.mean(), rel=1e-5)
+    # Image i starts from the same z0 whatever the batch size: the same reconstructions.
+    other = CSGM(generator, op, steps=30, restarts=3, batch_size=5, seed=4).reconstruct(y, theta)
+    np.testing.assert_allclose(other.x, rec.x, atol=1e-6)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "measurement_error.npy", "restart_errors.npy", "x.npy", "z.npy"]
+
+
+def test_reconstruct_file_rejects_a_file_for_other_images(generator, tmp_path):
+    from ambient_dcs.measurement_files import save_measurements
+
+    op = M.PixelDrop(0.5, seed=0)
+    op.ensure_built((4, 4, 1))
+    y, theta = op.measure(np.zeros((2, 4, 4, 1), "float32"), seed=1)
+    path = save_measurements(tmp_path / "m.npz", y, theta, op, image_shape=(4, 4, 1))
+    with pytest.raises(ValueError, match=r"signals have shape \(4, 4, 1\); the generator makes images of shape \(8, 8, 1\)"):
+        CSGM(generator, M.PixelDrop(0.5, seed=0), steps=1, restarts=1).reconstruct_file(path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,72 @@
+"""Multi-device training: the same seed gives the same steps with 1 and 2 replicas."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ambient_dcs.distribute import make_strategy, num_replicas, replica_rows, replica_seed, scale_loss
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TRAINERS = ("ambientgan", "vae", "dcs", "csgan", "cssgan")
+
+
+@pytest.fixture(scope="module")
+def replica_runs():
+    """Runs tests/ambient_dcs/replica_run.py (2 logical CPUs) once; its JSON result."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "tests.ambient_dcs.replica_run"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, proc.stdout[-2000:]
+    return json.loads(line[-1][len("RESULT "):])
+
+
+def test_two_replicas_really_ran(replica_runs):
+    assert replica_runs["replicas"] == [1, 2]
+
+
+@pytest.mark.parametrize("trainer", TRAINERS)
+def test_same_first_step_loss_and_weights_with_one_and_two_replicas(replica_runs, trainer):
+    one, two = replica_runs[trainer]["one"], replica_runs[trainer]["two"]
+    assert one["logs"].keys() == two["logs"].keys()
+    for name in one["logs"]:
+        np.testing.assert_allclose(two["logs"][name], one["logs"][name], rtol=1e-4, atol=1e-5, err_msg=name)
+    # Weights after two SGD steps: a loss summed (not averaged) over replicas would double the
+    # gradient and move them visibly apart.
+    w1, w2 = np.asarray(one["weights"]), np.asarray(two["weights"])
+    assert w1.shape == w2.shape and w1.size > 0
+    np.testing.assert_allclose(w2, w1, rtol=1e-4, atol=1e-5)
+
+
+def test_csgm_file_sharded_over_two_devices_equals_one_device_and_in_memory(replica_runs):
+    one, two = replica_runs["csgm_file"]["one"], replica_runs["csgm_file"]["two"]
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    assert len(one["x"]) == 11 * 8 * 8
+    np.testing.assert_allclose(one["x"], one["in_memory"], atol=1e-5)
+    np.testing.assert_allclose(two["x"], one["x"], atol=1e-5)
+
+
+def test_helpers_are_the_identity_on_one_device():
+    assert num_replicas() == 1
+    loss = tf.constant(3.0)
+    assert float(scale_loss(loss)) == 3.0
+    seed = tf.constant([4, 5], tf.int64)
+    np.testing.assert_array_equal(replica_seed(seed), seed)
+    draw = lambda rows: tf.random.stateless_normal([rows, 2], seed)  # noqa: E731
+    np.testing.assert_array_equal(replica_rows(draw, 3), draw(3))
+    assert replica_rows(lambda rows: None, 3) is None
+
+
+def test_make_strategy_names():
+    assert make_strategy("default").num_replicas_in_sync == 1
+    with pytest.raises(ValueError, match=r"expected one of \('default', 'mirrored', 'multiworker'\); received 'mirror'"):
+        make_strategy("mirror")
+    with pytest.raises(ValueError, match="devices= is only used by 'mirrored'"):
+        make_strategy("default", devices=["/cpu:0"])
