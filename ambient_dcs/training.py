@@ -357,8 +357,10 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
     (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
 
     epochs, per_epoch = _schedule(config.steps)
-    # Steps per compiled call: at most the configured number, dividing the epoch exactly.
-    per_call = next(c for c in range(min(config.steps_per_execution, per_epoch), 0, -1) if per_epoch % c == 0)
+    # Steps per compiled call: at most the configured number and the checkpoint interval, dividing
+    # the epoch exactly (checkpoints and logs happen between calls).
+    most = min(config.steps_per_execution, config.checkpoint_every, per_epoch)
+    per_call = next(c for c in range(most, 0, -1) if per_epoch % c == 0)
     with (strategy or tf.distribute.get_strategy()).scope():
         trainer = build_trainer(operator, image_shape, config, mode)
         adam = dict(beta_1=0.5, beta_2=0.9)
