@@ -83,7 +83,7 @@ import tensorflow as tf
 
 import measurements
 
-from .distribute import replica_rows, replica_seed, scale_loss
+from .distribute import loss_scaled, replica_rows, replica_seed, scale_loss
 
 __all__ = ["AmbientGAN", "unmeasure_dataset", "measure_dataset", "MODES", "LOSSES", "LATENT_DISTRIBUTIONS"]
 
@@ -234,8 +234,8 @@ class AmbientGAN(keras.Model):
                 raise ValueError(f"AmbientGAN.compile: {key}= is not used; pass g_optimizer= and d_optimizer=.")
             kwargs.pop(key, None)
         super().compile(optimizer=None, **kwargs)
-        g_optimizer = _default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer)
-        d_optimizer = _default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer)
+        g_optimizer = loss_scaled(_default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer))
+        d_optimizer = loss_scaled(_default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer))
         if g_optimizer is d_optimizer:
             raise ValueError("AmbientGAN.compile: g_optimizer and d_optimizer must be two different "
                              "optimizer objects (each keeps state for its own variables).")
@@ -440,7 +440,9 @@ class AmbientGAN(keras.Model):
             tape.watch(mixed)
             scores = self._scores(mixed if isinstance(real, list) else mixed[0], training=False)
         grads = tape.gradient(scores, mixed)
-        squares = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads])
+        # float32 whatever the compute dtype (mixed precision): the penalty is a sum of many squares.
+        squares = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(tf.cast(g, "float32")), [tf.shape(g)[0], -1]), axis=1)
+                            for g in grads])
         norm = tf.sqrt(squares + 1e-12)
         return tf.reduce_mean(tf.square(norm - 1.0))
 
@@ -462,7 +464,7 @@ class AmbientGAN(keras.Model):
                 if self.loss_name == "wgan-gp":
                     gp = self._gradient_penalty(real, fake, n, s[3])
                     d_loss = d_loss + self.gp_weight * gp
-                scaled = scale_loss(d_loss)  # inside the tape, so it is differentiated
+                scaled = scale_loss(d_loss, self.d_optimizer)  # inside the tape, so it is differentiated
             grads = tape.gradient(scaled, d_vars)
             self.d_optimizer.apply_gradients(zip(grads, d_vars))
             self.d_loss_tracker.update_state(d_loss)
@@ -474,7 +476,7 @@ class AmbientGAN(keras.Model):
             fake = self._fake_input(n, g_seeds[:3], training=True)
             g_loss = self._g_loss(self._scores(fake, training=True))
             total = g_loss + self._extra_generator_loss(y, theta, n, g_seeds[3:])
-            scaled = scale_loss(total)
+            scaled = scale_loss(total, self.g_optimizer)
         grads = tape.gradient(scaled, g_vars)
         self.g_optimizer.apply_gradients(zip(grads, g_vars))
         self.g_loss_tracker.update_state(g_loss)

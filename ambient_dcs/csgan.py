@@ -60,7 +60,7 @@ import tensorflow as tf
 
 from .dcs import (_check_common, _check_float, _check_int, _image_shape_from, _latent_dim_of, _log_step_weight,
                   _per_example_sum_sq, _seed_splits)
-from .distribute import num_replicas, replica_mean, replica_rows, scale_loss
+from .distribute import loss_scaled, num_replicas, replica_mean, replica_rows, scale_loss
 from .latent import optimise_latents
 
 __all__ = ["CSGAN", "CSSGAN", "hide_labels", "mlp_bn_generator", "UNLABELLED"]
@@ -230,8 +230,8 @@ class CSGAN(keras.Model):
                 raise ValueError(f"{self._owner}.compile: {key}= is not used; pass g_optimizer= and d_optimizer=.")
             kwargs.pop(key, None)
         super().compile(optimizer=None, **kwargs)
-        g_optimizer = _default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer)
-        d_optimizer = _default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer)
+        g_optimizer = loss_scaled(_default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer))
+        d_optimizer = loss_scaled(_default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer))
         if g_optimizer is d_optimizer:
             raise ValueError(f"{self._owner}.compile: g_optimizer and d_optimizer must be two different optimizer "
                              f"objects (each keeps state for its own variables).")
@@ -360,7 +360,7 @@ class CSGAN(keras.Model):
             z = self._optimise(z0, targets, training=True, second_order=self.second_order)
             fake = self.generator(z, training=True)
             d_loss, extra = self._d_loss(self._logits(x, training=True), labels, self._logits(fake, training=True))
-            scaled = scale_loss(d_loss)  # inside the tape, so it is differentiated
+            scaled = scale_loss(d_loss, self.d_optimizer)  # inside the tape, so it is differentiated
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
 
         # G step (and the learned step size), with fresh latents.
@@ -373,7 +373,7 @@ class CSGAN(keras.Model):
                                                         targets))
             shift = tf.reduce_mean(_per_example_sum_sq(z - z0))
             g_loss = g_error + self.optimisation_cost_weight * shift
-            scaled = scale_loss(g_loss)
+            scaled = scale_loss(g_loss, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
 
         values = {"d_loss": d_loss, "g_loss": g_loss, "g_error": g_error, "latent_shift": shift, **extra}

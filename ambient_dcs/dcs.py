@@ -65,7 +65,7 @@ import tensorflow as tf
 
 import measurements
 
-from .distribute import replica_rows, scale_loss
+from .distribute import loss_scaled, replica_rows, scale_loss
 from .latent import PROJECTIONS, optimise_latents, project_latents
 from .reconstruct import Reconstruction, check_reconstruction_inputs
 
@@ -354,11 +354,11 @@ class DeepCompressedSensing(keras.Model):
         if measurement_optimizer is not None and self.update != "alternating":
             raise ValueError("DeepCompressedSensing.compile: measurement_optimizer= is only used with "
                              f"update='alternating'; this model has update={self.update!r}.")
-        optimizer = keras.optimizers.Adam(1e-4) if optimizer is None else keras.optimizers.get(optimizer)
+        optimizer = loss_scaled(keras.optimizers.Adam(1e-4) if optimizer is None else keras.optimizers.get(optimizer))
         super().compile(optimizer=optimizer, **kwargs)
         if self.update == "alternating":
-            measurement_optimizer = (keras.optimizers.Adam(1e-4) if measurement_optimizer is None
-                                     else keras.optimizers.get(measurement_optimizer))
+            measurement_optimizer = loss_scaled(keras.optimizers.Adam(1e-4) if measurement_optimizer is None
+                                                else keras.optimizers.get(measurement_optimizer))
             if measurement_optimizer is optimizer:
                 raise ValueError("DeepCompressedSensing.compile: optimizer and measurement_optimizer must be two "
                                  "different objects (each keeps state for its own variables).")
@@ -488,8 +488,8 @@ class DeepCompressedSensing(keras.Model):
             parts = self._loss_terms(x, z0, theta, training=True)
             rip = self.rip_weight * parts["rip_loss"]
             loss = parts["measurement_error"] + rip
-            main_loss = scale_loss(loss if self.update == "joint" else parts["measurement_error"])
-            rip_scaled = scale_loss(rip)  # inside the tape, so they are differentiated
+            main_loss = scale_loss(loss if self.update == "joint" else parts["measurement_error"], self.optimizer)
+            rip_scaled = scale_loss(rip, getattr(self, "measurement_optimizer", None))  # inside the tape, so they are differentiated
         grads = tape.gradient(main_loss, main_vars)
         self.optimizer.apply_gradients(zip(grads, main_vars))
         if self.update == "alternating":

@@ -30,10 +30,12 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "make_strategy", "add_strategy_argument", "num_replicas", "scale_loss", "replica_rows", "replica_seed", "replica_mean"]
+__all__ = ["STRATEGIES", "PRECISIONS", "make_strategy", "add_strategy_argument", "set_precision", "loss_scaled", "num_replicas", "scale_loss", "replica_rows", "replica_seed", "replica_mean"]
 
 #: Names accepted by :func:`make_strategy` (and by the recipes' ``--strategy``).
 STRATEGIES = ("default", "mirrored", "multiworker")
+#: Names accepted by :func:`set_precision` (and by the recipes' ``--precision``).
+PRECISIONS = {"float32": "float32", "mixed-float16": "mixed_float16", "mixed-bfloat16": "mixed_bfloat16"}
 
 
 def make_strategy(name="default", devices=None):
@@ -63,13 +65,44 @@ def make_strategy(name="default", devices=None):
 
 
 def add_strategy_argument(parser):
-    """Adds ``--strategy {default,mirrored,multiworker}`` to an ``argparse`` parser (the recipes')."""
+    """Adds ``--strategy`` and ``--precision`` to an ``argparse`` parser (the recipes')."""
     parser.add_argument(
         "--strategy", choices=STRATEGIES, default="default",
         help="tf.distribute strategy of the training: 'default' (one device), 'mirrored' (all local GPUs, "
              "the global batch split across them) or 'multiworker' (one process per machine, cluster from "
              "TF_CONFIG); see README 'Running on a GPU / several GPUs'")
+    parser.add_argument(
+        "--precision", choices=list(PRECISIONS), default="float32",
+        help="numerics of the networks: 'mixed-float16' (GPUs with tensor cores; losses scaled dynamically) "
+             "or 'mixed-bfloat16' (recent GPUs/TPUs): float16/bfloat16 compute, float32 weights. On a CPU "
+             "they are slower, not faster")
     return parser
+
+
+def set_precision(name="float32"):
+    """Sets Keras' global dtype policy before networks are built: ``"float32"``, ``"mixed-float16"``
+    or ``"mixed-bfloat16"`` (Keras mixed precision: low-precision compute, float32 variables).
+
+    Trainers wrap their optimizers with :func:`loss_scaled` when they are compiled, so float16
+    gradients do not underflow. Returns the Keras policy name.
+    """
+    import keras
+
+    if name not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {list(PRECISIONS)}; received {name!r}.")
+    keras.mixed_precision.set_global_policy(PRECISIONS[name])
+    return PRECISIONS[name]
+
+
+def loss_scaled(optimizer):
+    """``optimizer`` wrapped in a ``keras.optimizers.LossScaleOptimizer`` when the global policy is
+    ``mixed_float16`` (dynamic loss scaling), else unchanged."""
+    import keras
+
+    if (optimizer is None or keras.mixed_precision.global_policy().name != "mixed_float16"
+            or isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
 def num_replicas():
@@ -84,12 +117,14 @@ def _replica_id():
     return tf.cast(context.replica_id_in_sync_group, tf.int32)
 
 
-def scale_loss(loss):
-    """``loss / replicas``: what each replica differentiates so the summed gradients are the mean's."""
+def scale_loss(loss, optimizer=None):
+    """What a replica differentiates: ``loss / replicas`` (the summed gradients are then the mean's),
+    times the optimizer's loss scale under float16 mixed precision (``optimizer.scale_loss``; a
+    ``keras.optimizers.LossScaleOptimizer`` unscales the gradients when it applies them)."""
     replicas = num_replicas()
-    if replicas == 1:
-        return loss
-    return loss / tf.cast(replicas, loss.dtype)
+    if replicas > 1:
+        loss = loss / tf.cast(replicas, loss.dtype)
+    return loss if optimizer is None else optimizer.scale_loss(loss)
 
 
 def replica_rows(draw, n):

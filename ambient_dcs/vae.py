@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .distribute import replica_rows, scale_loss
+from .distribute import loss_scaled, replica_rows, scale_loss
 
 __all__ = ["VAE"]
 
@@ -94,7 +94,7 @@ class VAE(keras.Model):
         """Compiles with ``keras.optimizers.Adam(1e-3)`` unless another optimizer is given."""
         if optimizer is None:
             optimizer = keras.optimizers.Adam(1e-3)
-        super().compile(optimizer=optimizer, **kwargs)
+        super().compile(optimizer=loss_scaled(keras.optimizers.get(optimizer)), **kwargs)
 
     def compile_from_config(self, config):
         # Keras skips this for models with a custom compile(); ours takes the same arguments.
@@ -150,7 +150,7 @@ class VAE(keras.Model):
         x = self._images(data)
         with tf.GradientTape() as tape:
             loss, reconstruction, kl = self.compute_losses(x, training=True)
-            scaled = scale_loss(loss)  # inside the tape, so it is differentiated
+            scaled = scale_loss(loss, self.optimizer)  # inside the tape, so it is differentiated
         weights = self.trainable_weights
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
         return self._update_metrics(loss, reconstruction, kl)

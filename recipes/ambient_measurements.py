@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.ambientgan import measure_dataset, unmeasure_dataset
 from ambient_dcs.data import load_dataset
 from ambient_dcs.figures import save_image_grid
@@ -149,6 +149,7 @@ def verdicts(table):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_precision(args.precision)
     out = prepare_output_dir(args.out)
     runs = runs_of(args.settings, args.no_reference)
     total = len(runs) * len(args.seeds)

@@ -37,7 +37,7 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.ambientgan import measure_dataset, unmeasure_dataset
 from ambient_dcs.baselines import ClassicalInverse, Lasso
 from ambient_dcs.data import DATASETS, load_dataset
@@ -282,6 +282,7 @@ def measurement_view(op, y, theta, image_shape):
 # ---------------------------------------------------------------------------------------------- the run
 def main(argv=None):
     args = parse_args(argv)
+    set_precision(args.precision)
     start = time.perf_counter()
     out = pathlib.Path(args.out)
     strategy = make_strategy(args.strategy)

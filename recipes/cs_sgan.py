@@ -28,7 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
-from ambient_dcs.distribute import add_strategy_argument, make_strategy
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.csgan import CSSGAN, hide_labels, mlp_bn_generator
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import fit_for_steps
@@ -111,6 +111,7 @@ def cluster_purity(emb, classes, neighbours=10):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_precision(args.precision)
     out = prepare_output_dir(args.out)
     estimate = _SECONDS_PER_STEP * (1 + 0.15 * (args.latent_steps - 3)) * args.steps + 60
     print(f"CS-SGAN: {args.steps} steps, {args.labelled_fraction:.0%} of the labels, T = {args.latent_steps}. "

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from ambient_dcs.distribute import add_strategy_argument, make_strategy
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.csgan import CSGAN, mlp_bn_generator
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import fit_for_steps
@@ -143,6 +143,7 @@ def summary_markdown(table, runs, real, args, seconds):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_precision(args.precision)
     out = prepare_output_dir(args.out)
     estimate = sum(_SECONDS_PER_STEP.get(t, 0.1 + 0.036 * t) for t in args.latent_steps) * len(args.seeds) * args.steps
     print(f"CS-GAN T = {args.latent_steps}, seeds {args.seeds}, {args.steps} steps each; IS/FID of "

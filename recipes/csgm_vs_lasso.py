@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.baselines import Lasso
 from ambient_dcs.data import load_dataset
 from ambient_dcs.figures import save_comparison_grid, save_error_plot
@@ -163,6 +163,7 @@ def summary_markdown(rows, args, seconds, match):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_precision(args.precision)
     out = prepare_output_dir(args.out)
     start = time.perf_counter()
     runs = 2 * len(args.measurements) * (args.images + args.range_images) + 2 * args.example_images + args.images

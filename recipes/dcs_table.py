@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import DeepCompressedSensing, calibrate_measurement, fit_for_steps
 from ambient_dcs.figures import save_comparison_grid
@@ -210,6 +210,7 @@ def summary_markdown(rows, speed, args, seconds, histories):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_precision(args.precision)
     out = prepare_output_dir(args.out)
     n_models = len(args.rows) * len(args.measurements)
     estimate = (sum(_SECONDS_PER_STEP[r] for r in args.rows) * len(args.measurements) * args.steps

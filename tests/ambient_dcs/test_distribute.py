@@ -70,3 +70,30 @@ def test_make_strategy_names():
         make_strategy("mirror")
     with pytest.raises(ValueError, match="devices= is only used by 'mirrored'"):
         make_strategy("default", devices=["/cpu:0"])
+
+
+@pytest.mark.parametrize("precision", ["mixed-bfloat16", "mixed-float16"])
+def test_mixed_precision_trains_with_finite_losses_and_float32_weights(precision):
+    import keras
+
+    import measurements
+    from ambient_dcs import networks
+    from ambient_dcs.ambientgan import AmbientGAN
+    from ambient_dcs.distribute import set_precision
+
+    try:
+        set_precision(precision)
+        shape = (8, 8, 1)
+        gan = AmbientGAN(networks.mlp_generator(4, shape, (16,), seed=1), networks.mlp_discriminator(shape, (16,), seed=2),
+                         measurements.PixelDrop(0.5, seed=0), d_steps=1, seed=3)
+        gan.compile(g_optimizer=keras.optimizers.Adam(1e-3), d_optimizer=keras.optimizers.Adam(1e-3))
+        assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer) == (precision == "mixed-float16")
+        x = np.random.default_rng(0).uniform(0, 1, (16, *shape)).astype("float32")
+        history = gan.fit(x, batch_size=8, epochs=2, verbose=0).history
+        assert all(np.isfinite(v).all() for v in history.values())
+        assert gan.generator.compute_dtype == precision.split("-")[1]
+        assert all(w.dtype == "float32" for w in gan.generator.trainable_weights)
+    finally:
+        set_precision("float32")
+    with pytest.raises(ValueError, match=r"expected one of \['float32', 'mixed-float16', 'mixed-bfloat16'\]; received 'half'"):
+        set_precision("half")
