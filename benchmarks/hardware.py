@@ -19,8 +19,6 @@ import resource
 import sys
 import time
 
-import tensorflow as tf
-
 
 def cpu_model():
     """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
@@ -37,6 +35,7 @@ def cpu_model():
 def describe_machine():
     """A dict: CPU model, cores, Python / TensorFlow / Keras versions, the devices TF sees."""
     import keras
+    import tensorflow as tf
 
     return {
         "cpu": cpu_model(),
@@ -84,12 +83,13 @@ def time_call(fn, *, min_seconds=1.0, warmup=1, max_repeats=1000):
     return min(times)
 
 
-def matmul_peak(size=2048, seconds=2.0, dtype=tf.float32):
+def matmul_peak(size=2048, seconds=2.0, dtype="float32"):
     """Dense matmul throughput: ``(size × size) @ (size × size)`` in a ``tf.function``.
 
     Returns:
         ``{"size", "seconds", "gflops"}`` with ``gflops = 2·size³ / seconds / 1e9`` (best call).
     """
+    import tensorflow as tf  # here, so peak_rss_mb can be used without loading TensorFlow
     a = tf.random.stateless_normal((size, size), seed=(0, 1), dtype=dtype)
     b = tf.random.stateless_normal((size, size), seed=(0, 2), dtype=dtype)
     # A chain of 4 products per call: the per-call overhead is negligible against the work.
