@@ -392,7 +392,9 @@ class CSGAN(keras.Model):
         batch_size = _check_int(batch_size, f"{self._owner}.sample", "batch_size", 1)
         seed = _check_int(seed, f"{self._owner}.sample", "seed", 0)
         if self._sample_graph is None:
-            self._sample_graph = tf.function(self._sample_batch, reduce_retracing=True)
+            # No tensor-dependent Python control flow inside: AutoGraph is not needed (and its
+            # source parser warned about this method).
+            self._sample_graph = tf.function(self._sample_batch, reduce_retracing=True, autograph=False)
         z0 = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
         xs, zs = [], []
         for lo in range(0, n, batch_size):
