@@ -45,8 +45,9 @@ from .learned_inversion import AmbientGANWithInversion
 __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
            "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
 
-#: Training cost per example and step of the default networks (width 0.25, WGAN-GP, XLA), measured on
-#: the 2-core reference CPU, checkpoints and sample grids included: 2,000 steps of batch 32 in 164-204 s.
+#: Training cost per example and step of the default networks (width 0.25, WGAN-GP), measured on the
+#: 2-core reference CPU, checkpoints and sample grids included: 2,000 steps of batch 32 in 164-204 s
+#: (with XLA); 2,000 steps of batch 16 in 85-146 s (without XLA, 50 steps per call; the default grid).
 SECONDS_PER_EXAMPLE_STEP = 0.0030
 
 
@@ -83,10 +84,10 @@ class PriorConfig:
             :class:`~ambient_dcs.learned_inversion.AmbientGANWithInversion` with this many steps
             (the fast reconstructor); 0 trains a plain AmbientGAN.
         checkpoint_every: steps between checkpoints.
-        jit_compile: compile the training step with XLA. On the 2-core reference CPU XLA makes the
-            default networks' step *slower* (measured at batch 32, nearest resize-convolutions:
-            102 ms with XLA, 91 ms without); it is kept on by default for GPUs and for the main
-            job's measured results, and recipes may turn it off (``ambient_measurements`` does).
+        jit_compile: compile the training step with XLA. Off by default: on the 2-core reference
+            CPU XLA makes these networks' steps *slower* (width 0.25, batch 32: 102 ms with XLA,
+            91 ms without; the paper's width, batch 64: 2× slower, ``docs/results/benchmarks.md``).
+            Try it on a GPU.
         steps_per_execution: training steps per call of the compiled train function (Keras'
             ``steps_per_execution``): fewer Python round trips (81 ms instead of 91 ms per step,
             same setting); checkpoints and logs then happen at multiples of it.
@@ -105,7 +106,7 @@ class PriorConfig:
     d_learning_rate: float = 4e-4
     latent_steps: int = 0
     checkpoint_every: int = 250
-    jit_compile: bool = True
+    jit_compile: bool = False
     steps_per_execution: int = 1
     seed: int = 0
 
