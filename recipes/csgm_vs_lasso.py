@@ -52,7 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--example-images", type=int, default=8, help="images in the super-resolution/inpainting grids")
     p.add_argument("--batch-size", type=int, default=100, help="images optimised together (× restarts)")
     p.add_argument("--vae-epochs", type=int, default=None, help="epochs of the cached VAE prior (default: the library's)")
-    p.add_argument("--xla", action="store_true", help="compile the latent optimisation with XLA")
+    p.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                   help="compile the latent optimisation with XLA; auto: on for the VAE's dense layers, where "
+                        "the benchmark measured it 17%% faster (docs/results/benchmarks.md)")
     p.add_argument("--seed", type=int, default=0, help="seed of the measurements and the initial latents")
     add_strategy_argument(p)
     p.add_argument("--out", default="results/csgm_vs_lasso", help="output folder")
@@ -78,7 +80,7 @@ def error_row(experiment, method, m, x_hat, x, seconds):
 
 def methods_for(op, decoder, args, lasso=True):
     csgm = dict(steps=args.steps, restarts=args.restarts, learning_rate=args.learning_rate,
-                batch_size=args.batch_size, jit_compile=args.xla, seed=args.seed)
+                batch_size=args.batch_size, jit_compile={"on": True, "off": False}.get(args.xla, "auto"), seed=args.seed)
     out = {"VAE": CSGM(decoder, op, z_prior_weight=0.0, **csgm), "VAE+Reg": CSGM(decoder, op, z_prior_weight=0.1, **csgm)}
     if lasso:
         out["Lasso"] = Lasso(op, basis="pixel", alpha=args.lasso_alpha)

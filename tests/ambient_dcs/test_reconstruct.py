@@ -260,3 +260,15 @@ def test_reconstruct_file_rejects_a_file_for_other_images(generator, tmp_path):
     with pytest.raises(ValueError, match=r"signals have shape \(4, 4, 1\); the generator makes images of shape \(8, 8, 1\)"):
         CSGM(generator, M.PixelDrop(0.5, seed=0), steps=1, restarts=1).reconstruct_file(path, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_xla_auto_is_on_for_dense_generators_only(generator):
+    from ambient_dcs.networks import mnist_wgan_generator
+
+    op = M.Identity()
+    assert CSGM(generator, op, steps=1, restarts=1).jit_compile is True
+    conv = mnist_wgan_generator(8, (8, 8, 1), seed=0, width=0.0625, upsampling="nearest")
+    assert CSGM(conv, op, steps=1, restarts=1).jit_compile is False
+    assert CSGM(conv, op, steps=1, restarts=1, jit_compile=True).jit_compile is True
+    with pytest.raises(ValueError, match="expected jit_compile True, False or 'auto'; received 'yes'"):
+        CSGM(generator, op, jit_compile="yes")
