@@ -45,10 +45,12 @@ from .learned_inversion import AmbientGANWithInversion
 __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
            "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
 
-#: Training cost per example and step of the default networks (width 0.25, WGAN-GP), measured on the
-#: 2-core reference CPU, checkpoints and sample grids included: 2,000 steps of batch 32 in 164-204 s
-#: (with XLA); 2,000 steps of batch 16 in 85-146 s (without XLA, 50 steps per call; the default grid).
-SECONDS_PER_EXAMPLE_STEP = 0.0030
+#: Training cost of one step of the default networks (width 0.25, WGAN-GP, no XLA) on the 2-core
+#: reference CPU, checkpoints and sample grids included: ``SECONDS_PER_STEP + batch ·
+#: SECONDS_PER_EXAMPLE_STEP``, fitted to the default runs: 2,000 steps of batch 32 in 165-175 s (the
+#: main job) and of batch 16 in 85-146 s, 115 s on average (the ambient_measurements grid).
+SECONDS_PER_STEP = 0.030
+SECONDS_PER_EXAMPLE_STEP = 0.00175
 
 
 class PriorExistsError(RuntimeError):
@@ -207,11 +209,13 @@ def build_trainer(operator, image_shape, config, mode="ambient"):
 def estimate_training_seconds(config):
     """Rough wall time of :func:`train_prior` with ``config`` on the 2-core reference CPU (no GPU).
 
-    Scales :data:`SECONDS_PER_EXAMPLE_STEP` with the batch size, the networks' width (FLOPs grow
-    with its square) and the unrolled latent steps of ``--fast`` training (each ≈ half a step more).
+    ``SECONDS_PER_STEP + batch · SECONDS_PER_EXAMPLE_STEP`` per step, scaled with the networks'
+    width (FLOPs grow with its square) and the unrolled latent steps of ``--fast`` training (each ≈
+    half a step more).
     """
     width = (config.width / 0.25) ** 2
-    per_step = config.batch_size * SECONDS_PER_EXAMPLE_STEP * max(width, 1.0) * (1 + 0.5 * config.latent_steps)
+    per_step = ((SECONDS_PER_STEP + config.batch_size * SECONDS_PER_EXAMPLE_STEP) * max(width, 1.0)
+                * (1 + 0.5 * config.latent_steps))
     return config.steps * per_step
 
 

@@ -155,7 +155,7 @@ def main(argv=None):
     total = len(runs) * len(args.seeds)
     per_run = estimate_training_seconds(PriorConfig(steps=args.steps, batch_size=args.batch_size, width=args.width))
     print(f"ambient_measurements: {total} trainings of {args.steps} steps ({len(args.settings)} settings × modes, "
-          f"{len(args.seeds)} seed(s)); expect about {(total * (per_run + 20) + 90) / 60:.0f} minutes on a 2-core "
+          f"{len(args.seeds)} seed(s)); expect about {(total * (per_run + 8) + 60) / 60:.0f} minutes on a 2-core "
           f"CPU. Output: {out}/", flush=True)
     start = time.perf_counter()
     strategy = make_strategy(args.strategy)

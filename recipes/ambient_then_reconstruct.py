@@ -54,8 +54,8 @@ DEFAULT_OPERATOR = "GaussianBlur"
 DEFAULT_OPERATOR_ARGS = '{"sigma": 1.0, "size": 5, "noise": {"GaussianNoise": {"std": 0.5}}}'
 
 #: CSGM seconds per image, restart and Adam step of the default prior on the 2-core reference CPU
-#: (docs/results/main_job.md: 110 s for 100 images × 3 restarts × 300 steps).
-SECONDS_PER_LATENT_UPDATE = 1.2e-3
+#: (docs/results/main_job.md: 93-100 s for 100 images × 3 restarts × 300 steps).
+SECONDS_PER_LATENT_UPDATE = 1.1e-3
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
