@@ -28,9 +28,9 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.ambientgan import measure_dataset, unmeasure_dataset
 from ambient_dcs.data import load_dataset
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.figures import save_image_grid
 from ambient_dcs.metrics import classifier_scores, mnist_classifier
 from ambient_dcs.reporting import machine_description, markdown_table, prepare_output_dir, write_csv, write_json

@@ -37,10 +37,10 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.ambientgan import measure_dataset, unmeasure_dataset
 from ambient_dcs.baselines import ClassicalInverse, Lasso
 from ambient_dcs.data import DATASETS, load_dataset
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.figures import save_comparison_grid
 from ambient_dcs.learned_inversion import LearnedLatentReconstructor
 from ambient_dcs.measurement_files import MeasurementFileError, load_measurements, operator_from_spec

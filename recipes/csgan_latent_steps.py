@@ -26,10 +26,10 @@ import time
 
 import numpy as np
 
-from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.csgan import CSGAN, mlp_bn_generator
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import fit_for_steps
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.figures import save_comparison_grid, save_image_grid
 from ambient_dcs.metrics import classifier_scores, mnist_classifier, summarize
 from ambient_dcs.networks import conv_critic, mlp_discriminator, mlp_generator

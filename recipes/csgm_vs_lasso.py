@@ -21,9 +21,9 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.baselines import Lasso
 from ambient_dcs.data import load_dataset
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.figures import save_comparison_grid, save_error_plot
 from ambient_dcs.metrics import per_pixel_mse, summarize
 from ambient_dcs.priors import mnist_vae_prior

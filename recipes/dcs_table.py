@@ -29,9 +29,9 @@ import keras
 import numpy as np
 
 import measurements as M
-from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.data import as_tf_dataset, load_dataset
 from ambient_dcs.dcs import DeepCompressedSensing, calibrate_measurement, fit_for_steps
+from ambient_dcs.distribute import add_strategy_argument, make_strategy, set_precision
 from ambient_dcs.figures import save_comparison_grid
 from ambient_dcs.metrics import per_image_squared_error, summarize
 from ambient_dcs.networks import mlp_generator
