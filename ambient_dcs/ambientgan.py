@@ -83,6 +83,7 @@ import tensorflow as tf
 
 import measurements
 
+from .compile_config import compile_with_optimizers, optimizers_compile_config
 from .distribute import loss_scaled, replica_rows, replica_seed, scale_loss
 
 __all__ = ["AmbientGAN", "unmeasure_dataset", "measure_dataset", "MODES", "LOSSES", "LATENT_DISTRIBUTIONS"]
@@ -264,17 +265,10 @@ class AmbientGAN(keras.Model):
         return cls(**config)
 
     def get_compile_config(self):
-        if self.g_optimizer is None:
-            return None
-        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-                "jit_compile": bool(self.jit_compile), "steps_per_execution": self.steps_per_execution}
+        return optimizers_compile_config(self, g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
 
     def compile_from_config(self, config):
-        config = dict(config)
-        for key in ("g_optimizer", "d_optimizer"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        self.compile(**config)
+        compile_with_optimizers(self, config)
 
     @property
     def metrics(self):

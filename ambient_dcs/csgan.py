@@ -58,6 +58,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .compile_config import compile_with_optimizers, optimizers_compile_config
 from .dcs import (_check_common, _check_float, _check_int, _image_shape_from, _latent_dim_of, _log_step_weight,
                   _per_example_sum_sq, _seed_splits)
 from .distribute import loss_scaled, num_replicas, replica_mean, replica_rows, scale_loss
@@ -263,17 +264,10 @@ class CSGAN(keras.Model):
         return cls(**config)
 
     def get_compile_config(self):
-        if self.g_optimizer is None:
-            return None
-        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
-                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-                "jit_compile": bool(self.jit_compile), "steps_per_execution": self.steps_per_execution}
+        return optimizers_compile_config(self, g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
 
     def compile_from_config(self, config):
-        config = dict(config)
-        for key in ("g_optimizer", "d_optimizer"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        self.compile(**config)
+        compile_with_optimizers(self, config)
 
     @property
     def metrics(self):

@@ -65,6 +65,7 @@ import tensorflow as tf
 
 import measurements
 
+from .compile_config import compile_with_optimizers, optimizers_compile_config
 from .distribute import loss_scaled, replica_rows, scale_loss
 from .latent import PROJECTIONS, optimise_latents, project_latents
 from .reconstruct import Reconstruction, check_reconstruction_inputs
@@ -397,20 +398,11 @@ class DeepCompressedSensing(keras.Model):
         return cls(**config)
 
     def get_compile_config(self):
-        if getattr(self, "optimizer", None) is None:
-            return None
-        config = {"optimizer": keras.saving.serialize_keras_object(self.optimizer),
-                  "jit_compile": bool(self.jit_compile), "steps_per_execution": self.steps_per_execution}
-        if self.measurement_optimizer is not None:
-            config["measurement_optimizer"] = keras.saving.serialize_keras_object(self.measurement_optimizer)
-        return config
+        return optimizers_compile_config(self, optimizer=getattr(self, "optimizer", None),
+                                         measurement_optimizer=self.measurement_optimizer)
 
     def compile_from_config(self, config):
-        config = dict(config)
-        for key in ("optimizer", "measurement_optimizer"):
-            if key in config:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
-        self.compile(**config)
+        compile_with_optimizers(self, config)
 
     @property
     def metrics(self):
