@@ -1,169 +1,402 @@
-"""Pretrained priors, trained by the project on the embedded data and cached on disk.
+"""Training a prior into a folder: networks, optimizers, checkpoints, resume, and a finished file.
 
-The cache lives in ``$AMBIENT_DCS_CACHE`` (default ``~/.cache/ambient-dcs``). Files are written
-atomically (a temporary file, then ``os.replace``), so an interrupted run never leaves a corrupt
-cache, and two processes training the same prior at once both end with a valid file.
+The recipes train many priors (AmbientGAN from measurements, the ``unmeasure`` and ``ignore``
+baselines, an oracle on clean images). :func:`train_prior` does it the same way for all of them:
+
+* builds the networks for the image and measurement shapes (:func:`build_networks`);
+* trains with ``model.fit`` and the standard callbacks (Keras progress bar, a checkpoint every
+  ``checkpoint_every`` steps with automatic resume after an interruption, PNG sample grids, TensorBoard
+  scalars, a divergence guard);
+* saves the generator as ``<out>/<name>.keras`` (loads with ``keras.saving.load_model``) with its
+  settings and training numbers in ``<out>/<name>.json`` and the operator config in
+  ``<out>/<name>.operator.json``.
+
+A finished prior is never overwritten by accident: run again with the same settings and it is
+reused; with other settings :class:`PriorExistsError` is raised before any work, unless
+``overwrite=True``.
 
 Example:
-    >>> from ambient_dcs.priors import mnist_vae_prior
-    >>> G = mnist_vae_prior()                 # trains once (a few minutes on 2 cores), then loads
-    >>> x = G(keras.random.normal((16, 20), seed=0))   # (16, 28, 28, 1) in [0, 1]
+    >>> config = PriorConfig(steps=2000, seed=0)
+    >>> result = train_prior({"y": y, "theta": theta}, op, (28, 28, 1), config, "results/run", name="prior")
+    >>> result.generator            # z (N, 32) → images (N, 28, 28, 1) in [0, 1]
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
+import pathlib
+import shutil
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .data import as_tf_dataset, load_dataset
-from .networks import vae_decoder, vae_encoder
-from .vae import VAE
+import measurements
 
-__all__ = ["cache_dir", "mnist_vae_prior", "train_mnist_vae", "DEFAULT_VAE_EPOCHS"]
+from . import networks
+from .models.ambientgan import LATENT_DISTRIBUTIONS, LOSSES, MODES, AmbientGAN
+from .models.inversion import AmbientGANWithInversion
+from .training.callbacks import standard_callbacks
 
-#: Default epochs of the MNIST VAE prior on the 4,000 embedded training digits (batch 100, so
-#: 40 steps per epoch). Chosen by measurement: see ``mnist_vae_prior``.
-DEFAULT_VAE_EPOCHS = 100
+__all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
+           "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
 
-
-def cache_dir() -> Path:
-    """The cache folder, ``$AMBIENT_DCS_CACHE`` or ``~/.cache/ambient-dcs``, created on demand."""
-    path = Path(os.environ.get("AMBIENT_DCS_CACHE", "~/.cache/ambient-dcs")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _check_epochs_seed(epochs, seed):
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"expected epochs to be a positive int; received {epochs!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"expected seed to be a non-negative int; received {seed!r}.")
-    return int(epochs), int(seed)
+#: Training cost of one step of the default networks (width 0.25, WGAN-GP, no XLA) on the 2-core
+#: reference CPU, checkpoints and sample grids included: ``SECONDS_PER_STEP + batch ·
+#: SECONDS_PER_EXAMPLE_STEP``, fitted to the default runs: 2,000 steps of batch 32 in 165-175 s (the
+#: main job) and of batch 16 in 85-146 s, 115 s on average (the ambient_measurements grid).
+SECONDS_PER_STEP = 0.030
+SECONDS_PER_EXAMPLE_STEP = 0.00175
 
 
-class _EpochProgress(keras.callbacks.Callback):
-    """One progress bar over epochs (instead of one bar per epoch)."""
-
-    def __init__(self, epochs):
-        super().__init__()
-        self.bar = keras.utils.Progbar(epochs, stateful_metrics=["loss", "reconstruction", "kl"], unit_name="epoch")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.bar.update(epoch + 1, values=[(k, float(v)) for k, v in (logs or {}).items()])
+class PriorExistsError(RuntimeError):
+    """A finished prior with other settings is in the output folder (pass ``overwrite=True``)."""
 
 
-def reconstruction_mse(vae, x, batch_size=500):
-    """Mean squared error per pixel of ``decoder(mu(x))`` against ``x`` (both in [0, 1])."""
-    x_hat = vae.predict(x, batch_size=batch_size, verbose=0)
-    return float(np.mean((x_hat - x) ** 2))
+@dataclasses.dataclass
+class PriorConfig:
+    """Settings of a prior's training. The defaults fit a CPU: minutes, not hours.
 
+    The networks are the AmbientGAN MNIST WGAN-GP pair at a quarter of its channels (``width``;
+    1.0 is the paper's, about 16× the FLOPs) for images whose sides are multiples of 4, else the DCS
+    MLP pair. One critic update per generator update with a 4× larger critic learning rate (the
+    two-time-scale rule of Heusel et al. 2017) instead of the paper's 5 critic updates: the same
+    progress for about a third of the compute on this budget.
 
-def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1, strategy=None):
-    """Trains the CSGM MNIST VAE (784-500-500-20, softplus) on the embedded MNIST digits.
-
-    Adam(1e-3), batch 100 (as CSGM's ``mnist-vae``) on ``load_dataset("mnist-embedded",
-    "train")`` (4,000 digits). The seed fixes the initial weights, the shuffling and ε.
-
-    Args:
-        epochs: passes over the 4,000 training images.
-        seed: non-negative int.
-        batch_size: images per step.
-        verbose: 0 silent, 1 one progress bar over epochs plus a summary, 2 one line per epoch.
-        strategy: a ``tf.distribute`` strategy (default: the current one); ``batch_size`` is the
-            global batch.
-
-    Returns:
-        ``(vae, info)``: the trained :class:`~ambient_dcs.vae.VAE` and a dict with ``epochs``,
-        ``seed``, ``final_loss`` (training loss of the last epoch, nats per image),
-        ``test_loss`` (loss on the 1,000 held-out digits), ``test_mse_per_pixel`` (of the
-        reconstructions ``decoder(mu(x))`` of the held-out digits) and ``train_seconds``.
+    Attributes:
+        steps: generator updates.
+        batch_size: examples per update.
+        latent_dim: size of ``z``.
+        latent_distribution: ``"normal"`` (CSGM starts from ``N(0, I)`` and its ``λ‖z‖²`` is this
+            prior's negative log density) or ``"uniform"`` (the paper's U[−1, 1]).
+        width: channel multiplier of the conv networks.
+        upsampling: ``"nearest"`` (default: nearest-neighbour resize-convolutions), ``"bilinear"``
+            or ``"transpose"`` (the paper's transposed convolutions), see
+            :func:`~ambient_dcs.networks.mnist_wgan_generator`: with a blur, the transposed
+            convolutions' checkerboard patterns are invisible to the discriminator and can take
+            over the samples.
+        loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
+        d_steps: critic updates per generator update.
+        g_learning_rate, d_learning_rate: Adam learning rates (β₁ 0.5, β₂ 0.9).
+        latent_steps: > 0 also trains the learned latent optimisation of
+            :class:`~ambient_dcs.models.inversion.AmbientGANWithInversion` with this many steps
+            (the fast reconstructor); 0 trains a plain AmbientGAN.
+        checkpoint_every: steps between checkpoints.
+        jit_compile: compile the training step with XLA. Off by default: on the 2-core reference
+            CPU XLA makes these networks' steps *slower* (width 0.25, batch 32: 102 ms with XLA,
+            91 ms without; the paper's width, batch 64: 2× slower, ``docs/results/benchmarks.md``).
+            Try it on a GPU.
+        steps_per_execution: training steps per call of the compiled train function (Keras'
+            ``steps_per_execution``): fewer Python round trips (81 ms instead of 91 ms per step,
+            same setting); checkpoints and logs then happen at multiples of it.
+        seed: seed of the weights, the data order and the training stream.
     """
-    epochs, seed = _check_epochs_seed(epochs, seed)
-    s_enc, s_dec, s_eps, s_data = (int(s) & 0x7FFFFFFF for s in np.random.SeedSequence(seed).generate_state(4))
-    x_train = load_dataset("mnist-embedded", "train")
-    x_test = load_dataset("mnist-embedded", "test")
-    with (strategy or tf.distribute.get_strategy()).scope():
-        vae = VAE(vae_encoder(seed=s_enc), vae_decoder(seed=s_dec), seed=s_eps, name="mnist_vae")
-        vae.compile(optimizer=keras.optimizers.Adam(1e-3))
-    callbacks = [_EpochProgress(epochs)] if verbose == 1 else []
-    start = time.perf_counter()
-    history = vae.fit(as_tf_dataset(x_train, batch_size=batch_size, seed=s_data), epochs=epochs,
-                      shuffle=False,  # the dataset shuffles itself (seeded)
-                      verbose=2 if verbose == 2 else 0, callbacks=callbacks)
-    seconds = time.perf_counter() - start
-    info = {
-        "epochs": epochs,
-        "seed": seed,
-        "final_loss": float(history.history["loss"][-1]),
-        "test_loss": float(vae.evaluate(x_test, batch_size=500, verbose=0, return_dict=True)["loss"]),
-        "test_mse_per_pixel": reconstruction_mse(vae, x_test),
-        "train_seconds": seconds,
-    }
-    if verbose:
-        print(f"MNIST VAE: {epochs} epochs in {seconds:.0f} s; final training loss {info['final_loss']:.2f}, "
-              f"held-out loss {info['test_loss']:.2f} nats/image, held-out reconstruction MSE "
-              f"{info['test_mse_per_pixel']:.4f} per pixel.")
-    return vae, info
+
+    steps: int = 2000
+    batch_size: int = 64
+    latent_dim: int = 32
+    latent_distribution: str = "normal"
+    width: float = 0.25
+    upsampling: str = "nearest"
+    loss: str = "wgan-gp"
+    d_steps: int = 1
+    g_learning_rate: float = 1e-4
+    d_learning_rate: float = 4e-4
+    latent_steps: int = 0
+    checkpoint_every: int = 250
+    jit_compile: bool = False
+    steps_per_execution: int = 1
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "latent_dim", "d_steps", "checkpoint_every", "steps_per_execution"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"PriorConfig: expected {name} to be an integer >= 1; received {value!r}.")
+        if isinstance(self.latent_steps, bool) or not isinstance(self.latent_steps, (int, np.integer)) or self.latent_steps < 0:
+            raise ValueError(f"PriorConfig: expected latent_steps to be an integer >= 0; received {self.latent_steps!r}.")
+        if self.loss not in LOSSES:
+            raise ValueError(f"PriorConfig: expected loss in {list(LOSSES)}; received {self.loss!r}.")
+        if self.upsampling not in networks.UPSAMPLINGS:
+            raise ValueError(f"PriorConfig: expected upsampling in {list(networks.UPSAMPLINGS)}; "
+                             f"received {self.upsampling!r}.")
+        if self.latent_distribution not in LATENT_DISTRIBUTIONS:
+            raise ValueError(f"PriorConfig: expected latent_distribution in {list(LATENT_DISTRIBUTIONS)}; "
+                             f"received {self.latent_distribution!r}.")
+        for name in ("g_learning_rate", "d_learning_rate", "width"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"PriorConfig: expected {name} > 0; received {value!r}.")
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
 
 
-def _atomic_write(path: Path, write):
-    """Calls ``write(tmp_path)`` then renames ``tmp_path`` to ``path`` (same folder)."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{time.time_ns()}.tmp{path.suffix}")
+@dataclasses.dataclass
+class TrainedPrior:
+    """A trained (or reused) prior.
+
+    Attributes:
+        generator: the Keras generator ``z → x`` in [0, 1].
+        path: the ``.keras`` file.
+        info: settings and training numbers (what ``<name>.json`` holds).
+        trainer: the trainer (``None`` when the prior was loaded from a finished file).
+        reused: whether a finished file was loaded instead of training.
+    """
+
+    generator: keras.Model
+    path: pathlib.Path
+    info: dict
+    trainer: AmbientGAN | None = None
+    reused: bool = False
+
+    def reconstructor(self, restarts=4, batch_size=256, seed=0):
+        """The fast reconstructor of a prior trained with ``latent_steps > 0`` (see ``info``)."""
+        inv = self.info.get("inversion")
+        if not inv:
+            raise ValueError(f"{self.path.name} was trained without the learned latent optimisation "
+                             f"(latent_steps = 0): it has no fast reconstructor.")
+        from .reconstruction.learned import LearnedLatentReconstructor
+
+        return LearnedLatentReconstructor(
+            self.generator, measurements.from_config(self.info["operator"]), steps=inv["latent_steps"],
+            step_size=inv["step_size"], project=inv["project"], restarts=restarts,
+            latent_distribution=self.info["config"]["latent_distribution"], batch_size=batch_size, seed=seed)
+
+
+def build_networks(operator, image_shape, config, mode="ambient"):
+    """``(generator, discriminator)`` for ``config`` and what the discriminator sees in ``mode``.
+
+    Images whose sides are multiples of 4: :func:`~ambient_dcs.networks.mnist_wgan_generator` and,
+    for image-shaped inputs, :func:`~ambient_dcs.networks.conv_critic` at ``config.width``;
+    otherwise the DCS MLP pair. Vector measurements get the MLP
+    :func:`~ambient_dcs.networks.vector_discriminator` (with θ when the operator exposes it).
+    """
+    h, w, _ = image_shape
+    seeds = np.random.SeedSequence(config.seed).generate_state(2)
+    g_seed, d_seed = (int(s) & 0x7FFFFFFF for s in seeds)
+    if h % 4 == 0 and w % 4 == 0:
+        generator = networks.mnist_wgan_generator(config.latent_dim, image_shape, seed=g_seed, width=config.width,
+                                                  upsampling=config.upsampling)
+    else:
+        generator = networks.mlp_generator(config.latent_dim, image_shape, seed=g_seed)
+    if mode == "ambient":
+        discriminator = networks.discriminator_for(operator, image_shape, seed=d_seed, width=config.width)
+    elif h >= 8 and w >= 8:
+        discriminator = networks.conv_critic(image_shape, seed=d_seed, width=config.width)
+    else:
+        discriminator = networks.mlp_discriminator(image_shape, seed=d_seed)
+    return generator, discriminator
+
+
+def build_trainer(operator, image_shape, config, mode="ambient"):
+    """An (un-compiled) :class:`AmbientGAN`, or :class:`AmbientGANWithInversion` when
+    ``config.latent_steps > 0``, with the networks of :func:`build_networks`."""
+    if mode not in MODES:
+        raise ValueError(f"build_trainer: expected mode in {list(MODES)}; received {mode!r}.")
+    generator, discriminator = build_networks(operator, image_shape, config, mode)
+    common = dict(mode=mode, loss=config.loss, d_steps=config.d_steps, latent_distribution=config.latent_distribution,
+                  seed=config.seed)
+    if config.latent_steps > 0:
+        return AmbientGANWithInversion(generator, discriminator, operator, latent_steps=config.latent_steps, **common)
+    return AmbientGAN(generator, discriminator, operator, **common)
+
+
+def estimate_training_seconds(config):
+    """Rough wall time of :func:`train_prior` with ``config`` on the 2-core reference CPU (no GPU).
+
+    ``SECONDS_PER_STEP + batch · SECONDS_PER_EXAMPLE_STEP`` per step, scaled with the networks'
+    width (FLOPs grow with its square) and the unrolled latent steps of ``--fast`` training (each ≈
+    half a step more).
+    """
+    width = (config.width / 0.25) ** 2
+    per_step = ((SECONDS_PER_STEP + config.batch_size * SECONDS_PER_EXAMPLE_STEP) * max(width, 1.0)
+                * (1 + 0.5 * config.latent_steps))
+    return config.steps * per_step
+
+
+def _dataset(data, config):
+    """Shuffled, repeated, batched ``tf.data`` pipeline over images or ``{"y", "theta"}``."""
+    if isinstance(data, dict):
+        y = np.asarray(data["y"], np.float32)
+        n = len(y)
+        theta = {k: np.asarray(v) for k, v in (data.get("theta") or {}).items()}
+        elements = {"y": y, "theta": theta} if theta else {"y": y}
+    else:
+        elements = np.asarray(data, np.float32)
+        n = len(elements)
+    if n < config.batch_size:
+        raise ValueError(f"train_prior: expected at least batch_size = {config.batch_size} training examples; "
+                         f"received {n}. Lower the batch size.")
+    ds = tf.data.Dataset.from_tensor_slices(elements)
+    ds = ds.shuffle(n, seed=config.seed, reshuffle_each_iteration=True).repeat()
+    return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), n
+
+
+def _schedule(steps):
+    """``(epochs, steps_per_epoch)`` with about 250 steps per epoch (one sample grid each)."""
+    epochs = max(1, int(math.ceil(steps / 250)))
+    return epochs, int(math.ceil(steps / epochs))
+
+
+def prior_settings(operator, image_shape, config, mode, training_examples):
+    """What identifies a prior's training (stored in ``<name>.json``; compared on reuse and resume)."""
+    return {"mode": mode, "config": config.as_dict(), "image_shape": [int(d) for d in image_shape],
+            "operator": measurements.config_of(operator), "training_examples": int(training_examples)}
+
+
+def _operator_identity(config):
+    """An operator config without what does not change the measurements: Keras' automatic layer
+    names (``gaussian_blur_1``), the build state and the image shape (compared on its own)."""
+    if isinstance(config, dict):
+        return {k: _operator_identity(v) for k, v in config.items()
+                if k not in ("name", "build_config", "image_shape")}
+    if isinstance(config, list):
+        return [_operator_identity(v) for v in config]
+    return config
+
+
+def _same_settings(a, b):
+    """Whether two trainings are the same (how often they checkpoint or run is not a difference)."""
+
+    def key(settings):
+        core = {k: settings.get(k) for k in ("mode", "config", "image_shape", "operator", "training_examples")}
+        core["config"] = {k: v for k, v in (core["config"] or {}).items()
+                          if k not in ("checkpoint_every", "steps_per_execution", "jit_compile")}
+        core["operator"] = _operator_identity(core["operator"])
+        return json.loads(json.dumps(core))
+
+    return key(a) == key(b)
+
+
+def load_prior(path):
+    """A finished prior: ``(generator, info)`` from ``<name>.keras`` and its ``<name>.json`` (if any)."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"prior {path} does not exist.")
     try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        generator = keras.saving.load_model(path)
+    except Exception as err:
+        raise ValueError(f"{path} is not a loadable Keras model ({type(err).__name__}: {err}).") from None
+    meta = path.with_suffix(".json")
+    info = json.loads(meta.read_text()) if meta.exists() else {}
+    return generator, info
 
 
-def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1, strategy=None):
-    """The decoder of a VAE trained on the embedded MNIST digits: a generator ``z → x``.
+def check_prior_target(out_dir, name, settings, overwrite):
+    """What :func:`train_prior` will do with ``<out_dir>/<name>.keras``: ``"train"`` or ``"reuse"``.
 
-    Trained once by :func:`train_mnist_vae` and cached as
-    ``cache_dir()/mnist_vae_decoder_e{epochs}_s{seed}.keras`` (with a ``.json`` of the training
-    numbers next to it); later calls load the file with ``keras.saving.load_model``.
+    Raises :class:`PriorExistsError` when a finished prior or a checkpoint with other settings is
+    there and ``overwrite`` is false. Call it before any work to fail early.
+    """
+    out_dir = pathlib.Path(out_dir)
+    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
+    backup = out_dir / f"{name}_training" / "backup"
+    if overwrite:
+        return "train"
+    if path.exists():
+        old = json.loads(meta.read_text()) if meta.exists() else {}
+        if _same_settings(old, settings):
+            return "reuse"
+        raise PriorExistsError(
+            f"{path} is a finished prior trained with other settings; pass --overwrite (overwrite=True) to "
+            f"retrain it, --prior {path} to reuse it, or choose another output folder.")
+    started = out_dir / f"{name}_training" / "settings.json"
+    if backup.exists() and started.exists() and not _same_settings(json.loads(started.read_text()), settings):
+        raise PriorExistsError(
+            f"{backup} holds a checkpoint of a training with other settings; pass --overwrite (overwrite=True) "
+            f"to start over, or choose another output folder.")
+    return "train"
 
-    The original (CSGM ``mnist-vae``) trained 100 epochs on 60,000 digits (60,000 steps of 100).
-    On the 4,000 embedded digits more steps do not help: measured with seed 0, the held-out loss
-    (1,000 test digits) is lowest after 75-100 epochs (113.3-113.5 nats/image; 124.8 after 25,
-    115.1 after 50) and the held-out reconstruction MSE is lowest after 100-150 epochs (0.0168 per
-    pixel); from 150 epochs on both get worse (117.5 and 0.0174 after 200) while the training loss
-    keeps falling (the digits are being memorised). The default, ``DEFAULT_VAE_EPOCHS`` = 100
-    epochs (4,000 steps), takes about 1-2 minutes on 2 CPU cores.
+
+def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode="ambient", overwrite=False,
+                verbose=1, sample_operator=None, progress=None, strategy=None):
+    """Trains (or resumes, or reuses) a prior and saves it as ``<out_dir>/<name>.keras``.
 
     Args:
-        epochs: training epochs (part of the cache key).
-        seed: training seed (part of the cache key).
-        cache: read and write the cache; ``False`` always trains and writes nothing.
-        verbose: 0 silent, 1 progress bar and summary, 2 one line per epoch.
-        strategy: a ``tf.distribute`` strategy for the training (not part of the cache key).
+        data: what the discriminator's real side comes from: clean images ``(N, H, W, C)`` (the
+            oracle, or simulated measurements), ``{"y": y, "theta": {...}}`` (measurements only), or
+            images inverted by ``unmeasure_dataset`` for ``mode="unmeasure"``.
+        operator: the measurement operator (``measurements.Identity()`` for a GAN on clean images).
+        image_shape: ``(H, W, C)`` of the signals.
+        config: a :class:`PriorConfig`.
+        out_dir: the run's folder; training files go to ``<out_dir>/<name>_training/``
+            (``backup/`` for resume, ``samples/`` grids, ``logs/`` TensorBoard).
+        name: file name of the prior.
+        mode: ``"ambient"``, ``"ignore"`` or ``"unmeasure"``.
+        overwrite: retrain even if a finished prior is there (the old one is replaced at the end).
+        verbose: 0 silent, 1 messages (reuse, resume, saved file).
+        progress: show Keras progress bars (default: ``verbose``).
+        sample_operator: operator for the measured sample grids (default ``operator``).
+        strategy: a ``tf.distribute`` strategy (default: the current one, one device); the
+            networks and optimizers are built in its scope and ``config.batch_size`` is the global
+            batch, split across its replicas (see :mod:`ambient_dcs.training.distribute`).
 
     Returns:
-        A functional ``keras.Model``: ``z (N, 20)`` → images ``(N, 28, 28, 1)`` in [0, 1];
-        draw ``z ~ N(0, I)`` to sample.
+        A :class:`TrainedPrior`.
+
+    Raises:
+        PriorExistsError: see :func:`check_prior_target`.
+        ValueError: bad data or settings (before training starts).
     """
-    epochs, seed = _check_epochs_seed(epochs, seed)
-    path = cache_dir() / f"mnist_vae_decoder_e{epochs}_s{seed}.keras" if cache else None
-    if path is not None and path.exists():
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    image_shape = tuple(int(d) for d in image_shape)
+    operator.ensure_built(image_shape)
+    ds, n = _dataset(data, config)
+    settings = prior_settings(operator, image_shape, config, mode, n)
+    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
+    run_dir = out_dir / f"{name}_training"
+    if check_prior_target(out_dir, name, settings, overwrite) == "reuse":
+        generator, info = load_prior(path)
         if verbose:
-            print(f"Loading the MNIST VAE prior from {path}")
-        try:
-            return keras.saving.load_model(path)
-        except Exception as err:
-            raise RuntimeError(f"could not load the cached MNIST VAE prior {path}; delete the file to "
-                               f"retrain it ({type(err).__name__}: {err})") from err
-    vae, info = train_mnist_vae(epochs=epochs, seed=seed, verbose=verbose, strategy=strategy)
-    decoder = vae.generator
-    if path is not None:
-        _atomic_write(path, decoder.save)
-        _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
-        if verbose:
-            print(f"Saved the MNIST VAE prior to {path}")
-    return decoder
+            print(f"Reusing the finished prior {path} (same settings; --overwrite retrains it).", flush=True)
+        return TrainedPrior(generator, path, info, reused=True)
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+
+    epochs, per_epoch = _schedule(config.steps)
+    # Steps per compiled call: at most the configured number and the checkpoint interval, dividing
+    # the epoch exactly (checkpoints and logs happen between calls).
+    most = min(config.steps_per_execution, config.checkpoint_every, per_epoch)
+    per_call = next(c for c in range(most, 0, -1) if per_epoch % c == 0)
+    with (strategy or tf.distribute.get_strategy()).scope():
+        trainer = build_trainer(operator, image_shape, config, mode)
+        adam = dict(beta_1=0.5, beta_2=0.9)
+        trainer.compile(g_optimizer=keras.optimizers.Adam(config.g_learning_rate, **adam),
+                        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, **adam),
+                        jit_compile=config.jit_compile, steps_per_execution=per_call)
+    callbacks = standard_callbacks(run_dir, operator=sample_operator or operator, checkpoint_every=config.checkpoint_every,
+                                   num_samples=64, seed=config.seed)
+    guard = callbacks[-1]
+    if verbose:
+        print(f"Training {name} ({mode}, {type(operator).__name__}): {epochs * per_epoch} steps of batch "
+              f"{config.batch_size} on {n} examples; checkpoints in {run_dir / 'backup'}.", flush=True)
+    start = time.perf_counter()
+    history = trainer.fit(ds, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
+                          verbose=int(bool(verbose if progress is None else progress)),
+                          shuffle=False)  # the dataset shuffles itself, seeded
+    seconds = time.perf_counter() - start
+    if guard.diverged is not None:
+        raise RuntimeError(f"{name}: {guard.diverged['message']} Checkpoints are in {run_dir / 'backup'}; "
+                           f"lower the learning rates or change the seed.")
+    info = dict(settings, steps=epochs * per_epoch, train_seconds=seconds,
+                final_logs={k: float(v[-1]) for k, v in history.history.items()},
+                resumed_from_step=(callbacks[0].restored or {}).get("step"))
+    if isinstance(trainer, AmbientGANWithInversion):
+        info["inversion"] = {"latent_steps": trainer.latent_steps, "step_size": trainer.step_size,
+                             "project": trainer.project}
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    trainer.generator.save(tmp)
+    os.replace(tmp, path)
+    (out_dir / f"{name}.operator.json").write_text(json.dumps(measurements.config_of(operator), indent=2))
+    meta.write_text(json.dumps(info, indent=2))
+    if verbose:
+        print(f"Saved {path} ({seconds:.0f} s of training).", flush=True)
+    return TrainedPrior(trainer.generator, path, info, trainer=trainer)

@@ -21,10 +21,10 @@ import time
 import numpy as np
 
 import measurements as M
-from ambient_dcs.data import load_dataset
-from ambient_dcs.measurement_files import load_measurements, save_measurements
+from ambient_dcs.data.datasets import load_dataset
+from ambient_dcs.data.files import load_measurements, save_measurements
 from ambient_dcs.networks import vae_decoder
-from ambient_dcs.reconstruct import CSGM
+from ambient_dcs.reconstruction.csgm import CSGM
 
 from .hardware import peak_rss_mb
 

@@ -37,13 +37,14 @@ import numpy as np
 import tensorflow as tf
 
 import measurements as M
-from ambient_dcs.data import as_tf_dataset, load_dataset
-from ambient_dcs.dcs import DeepCompressedSensing, fit_for_steps
-from ambient_dcs.metrics import per_image_squared_error
+from ambient_dcs.data.datasets import as_tf_dataset, load_dataset
+from ambient_dcs.models.dcs import DeepCompressedSensing
+from ambient_dcs.training.fit import fit_for_steps
+from ambient_dcs.evaluation.metrics import per_image_squared_error
 from ambient_dcs.networks import mlp_generator
-from ambient_dcs.priors import mnist_vae_prior
-from ambient_dcs.reconstruct import CSGM
-from ambient_dcs.training import PriorConfig, build_trainer
+from ambient_dcs.models.pretrained import mnist_vae_prior
+from ambient_dcs.reconstruction.csgm import CSGM
+from ambient_dcs.priors import PriorConfig, build_trainer
 
 from .flops import csgm_flops_per_row_step, dense_operator_flops, forward_flops
 from .hardware import describe_machine, matmul_peak, peak_rss_mb, time_call

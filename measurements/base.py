@@ -7,10 +7,13 @@ models, and works on eager and symbolic tensors, inside ``tf.function`` and unde
 
 Subclassing:
     Implement ``forward(x, theta)`` (the clean map, differentiable in ``x``; cast any constant to
-    ``x.dtype``), plus ``sample_theta`` if the operator is random (return a dict of per-example
-    tensors and list its keys in ``theta_keys``), plus ``measurement_shape`` if the output shape
-    differs from the image shape, plus ``get_config`` if the constructor has arguments. Nothing
-    else: validation, θ drawing, noise, seeding and serialisation come from the base class. A
+    ``x.dtype``), plus ``draw_theta(batch_size, seed, image_shape)`` if the operator is random
+    (``seed`` is a shape-``[2]`` stateless seed; return a dict of per-example tensors and list its
+    keys in ``theta_keys``), plus ``get_config`` if the constructor has arguments. Nothing else:
+    validation, θ drawing (the public ``sample_theta``, which must not be overridden with another
+    signature: the class definition raises ``TypeError`` then), noise, seeding, serialisation and
+    ``measurement_shape`` (inferred from ``forward``; override it where a closed form is natural)
+    come from the base class. A
     linear operator subclasses :class:`LinearOperator` and gets ``adjoint`` (by autodiff) and
     ``pseudo_inverse`` (conjugate gradients) for free; override them with closed forms where
     natural. Check a linear operator with ``measurements.testing.check_adjoint``.
@@ -24,6 +27,8 @@ Example:
 """
 
 from __future__ import annotations
+
+import inspect
 
 import keras
 import numpy as np
@@ -44,6 +49,41 @@ def _per_example_dot(a, b):
     return tf.reduce_sum(tf.reshape(a * b, [tf.shape(a)[0], -1]), axis=1)
 
 
+def _check_sample_theta_override(cls):
+    """Refuses, when the class is defined, an override of ``sample_theta`` the library cannot use.
+
+    The library calls ``operator.sample_theta(n, seed=..., image_shape=...)`` (``seed`` an int, or a
+    shape-``[2]`` tensor inside training steps), and ``op(x)`` / ``measure`` draw θ through
+    ``draw_theta``: an override such as ``sample_theta(self, batch_size, seed)`` would fail deep in
+    training, or be bypassed. Random operators implement ``draw_theta`` instead.
+    """
+    if "sample_theta" not in cls.__dict__:
+        return
+    raw = cls.__dict__["sample_theta"]
+    try:
+        signature = inspect.signature(getattr(cls, "sample_theta"))
+    except (TypeError, ValueError):  # not introspectable: trust it
+        return
+    args = (1,) if isinstance(raw, (staticmethod, classmethod)) else (None, 1)
+    try:
+        signature.bind(*args, seed=0, image_shape=(1, 1, 1))
+    except TypeError:
+        problem = (f"received sample_theta{signature}, which cannot take the call "
+                   f"sample_theta(batch_size, seed=..., image_shape=...) the library makes")
+    else:
+        if not (cls.theta_keys and cls.draw_theta is Operator.draw_theta):
+            return
+        problem = ("received an override of sample_theta and no draw_theta, which op(x), measure() "
+                   "and the trainers call to draw θ")
+    raise TypeError(
+        f"{cls.__name__}: expected a random operator to implement draw_theta(self, batch_size, seed, "
+        f"image_shape) and to inherit sample_theta; {problem}. Rename the method draw_theta and add "
+        f"the image_shape argument: seed is then a shape-[2] integer tensor for "
+        f"tf.random.stateless_* ops (the inherited sample_theta turns an int or None into it), "
+        f"and the result a dict of per-example tensors keyed as theta_keys."
+    )
+
+
 class Operator(keras.layers.Layer):
     """A (possibly non-linear, possibly random) measurement operator ``y = noise(A_θ(x))``.
 
@@ -62,12 +102,20 @@ class Operator(keras.layers.Layer):
         exposes_theta: whether a discriminator should see θ (``theta_features``) next to ``y``.
         fixed_image_shape: whether the image shape is fixed once the operator is built (operators
             with shape-dependent weights or masks); others accept any image size.
+        theta_needs_image_shape: whether θ depends on the image shape (a mask does, rotation angles
+            do not). When false, ``sample_theta`` works without knowing it and ``draw_theta`` may
+            receive ``image_shape=None``.
     """
 
     theta_keys: tuple = ()
     is_linear = False
     exposes_theta = False
     fixed_image_shape = False
+    theta_needs_image_shape = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _check_sample_theta_override(cls)
 
     def __init__(self, noise=None, seed=None, image_shape=None, **kwargs):
         super().__init__(**kwargs)
@@ -81,6 +129,7 @@ class Operator(keras.layers.Layer):
         self._generator = keras.random.SeedGenerator(seed)
         # Weights are created on the first call, or by ensure_built() from this shape.
         self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self._inferred_measurement_shapes = {}  # image shape -> measurement shape, see measurement_shape
 
     # ------------------------------------------------------------------ shapes and building
     @property
@@ -132,8 +181,55 @@ class Operator(keras.layers.Layer):
         return shape
 
     def measurement_shape(self, image_shape):
-        """Shape of one measurement of an image of shape ``(H, W, C)`` (default: unchanged)."""
-        return tuple(image_shape)
+        """Shape of one measurement of an image of shape ``(H, W, C)``.
+
+        By default it is inferred from ``forward``: traced (nothing is computed) on a batch of one
+        image of that shape, with θ drawn for it, once per image shape. Operators whose output shape
+        has a closed form override it (every built-in operator does).
+
+        Example:
+            >>> class AbsProjection(Operator):          # y = |A vec(x)|, A fixed (64 × 784)
+            ...     def forward(self, x, theta):
+            ...         return tf.abs(tf.reshape(x, [-1, 784]) @ tf.cast(A.T, x.dtype))
+            >>> AbsProjection().measurement_shape((28, 28, 1))
+            (64,)
+        """
+        image_shape = tuple(None if d is None else int(d) for d in image_shape)
+        cache = self.__dict__.get("_inferred_measurement_shapes")
+        if cache is None:  # a subclass that skipped Operator.__init__
+            cache = {}
+        if image_shape not in cache:
+            cache[image_shape] = self._infer_measurement_shape(image_shape)
+        return cache[image_shape]
+
+    def _infer_measurement_shape(self, image_shape):
+        """Traces ``forward`` on one image of ``image_shape``; returns its output shape less the batch."""
+        if None not in image_shape:
+            with tf.init_scope():  # weights that forward reads are created eagerly, not in the trace
+                self.ensure_built(image_shape)
+
+        def trace(x):
+            theta = self.draw_theta(1, tf.zeros([2], tf.int64), image_shape) if self.is_random else {}
+            return self.forward(x, theta)
+
+        spec = tf.TensorSpec((1, *image_shape), self.compute_dtype)
+        try:
+            y = tf.function(trace, autograph=False).get_concrete_function(spec).structured_outputs
+        except Exception as err:
+            raise ValueError(
+                f"{self._owner}: could not infer measurement_shape from forward on a batch of one "
+                f"image of shape (H, W, C) = {image_shape}; forward raised {type(err).__name__}: {err}. "
+                f"Override measurement_shape(image_shape) if forward cannot be traced."
+            ) from err
+        shape = tuple(y.shape) if tf.is_tensor(y) else ()
+        if len(shape) < 1 or shape[0] not in (1, None) or (None in shape[1:] and None not in image_shape):
+            raise ValueError(
+                f"{self._owner}: could not infer measurement_shape from forward: expected forward to "
+                f"return one tensor of static shape (1, ...) for a batch of one image of shape "
+                f"{image_shape}; received {type(y).__name__} of shape {shape}. Override "
+                f"measurement_shape(image_shape)."
+            )
+        return tuple(None if d is None else int(d) for d in shape[1:])
 
     def compute_output_shape(self, input_shape, *args, **kwargs):
         return (input_shape[0], *self.measurement_shape(tuple(input_shape)[1:]))
@@ -150,18 +246,33 @@ class Operator(keras.layers.Layer):
         Args:
             batch_size: number of examples (a Python int or a scalar tensor).
             seed: ``None`` to draw from the operator's generator, or an int (same int, same θ).
-            image_shape: ``(H, W, C)``; defaults to the operator's image shape.
+            image_shape: ``(H, W, C)``; defaults to the operator's image shape. Operators whose θ
+                does not depend on it (``theta_needs_image_shape`` false, e.g. ``PadRotateProject``)
+                do not need it.
 
         Returns:
             A dict of tensors whose first axis is ``batch_size`` (``{}`` if deterministic).
+
+        Example:
+            >>> PadRotateProject(num_angles=2).sample_theta(4, seed=0)["angles"].shape
+            TensorShape([4, 2])
         """
         if not self.is_random:
             return {}
-        shape = self._resolve_image_shape(image_shape)
+        if image_shape is None and self.image_shape is None and not self.theta_needs_image_shape:
+            shape = None
+        else:
+            shape = self._resolve_image_shape(image_shape)
         return self.draw_theta(batch_size, draw_seed(seed, self._generator), shape)
 
     def draw_theta(self, batch_size, seed, image_shape):
-        """Draws θ with a shape-``[2]`` stateless seed. Random operators implement this."""
+        """Draws θ. Random operators implement this (and not ``sample_theta``).
+
+        Args:
+            batch_size: number of examples (a Python int or a scalar tensor).
+            seed: a shape-``[2]`` integer tensor for ``tf.random.stateless_*`` ops.
+            image_shape: ``(H, W, C)``; ``None`` only when ``theta_needs_image_shape`` is false.
+        """
         raise NotImplementedError(f"{self._owner} lists theta_keys but does not implement draw_theta.")
 
     def theta_features(self, theta):

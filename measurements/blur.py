@@ -66,6 +66,9 @@ class GaussianBlur(LinearOperator):
         inside = (offset >= 0) & (offset < self.size)
         return tf.constant(np.where(inside, taps[np.clip(offset, 0, self.size - 1)], 0.0), dtype=dtype)
 
+    def measurement_shape(self, image_shape):
+        return tuple(image_shape)
+
     def forward(self, x, theta):
         h, w = x.shape[1], x.shape[2]
         if h is None or w is None:  # unknown sizes: the depthwise correlation (k is symmetric)

@@ -44,6 +44,7 @@ class Compose(LinearOperator):
         self.theta_keys = tuple(f"inner/{k}" for k in inner.theta_keys) + tuple(
             f"outer/{k}" for k in outer.theta_keys)
         self.fixed_image_shape = outer.fixed_image_shape or inner.fixed_image_shape
+        self.theta_needs_image_shape = any(p.is_random and p.theta_needs_image_shape for p in (outer, inner))
 
     def check_image_shape(self, image_shape):
         super().check_image_shape(image_shape)
@@ -70,7 +71,7 @@ class Compose(LinearOperator):
         if self.inner.is_random:
             theta.update({f"inner/{k}": v for k, v in self.inner.draw_theta(batch_size, s[0], image_shape).items()})
         if self.outer.is_random:
-            mid = self.inner.measurement_shape(image_shape)
+            mid = None if image_shape is None else self.inner.measurement_shape(image_shape)
             theta.update({f"outer/{k}": v for k, v in self.outer.draw_theta(batch_size, s[1], mid).items()})
         return theta
 

@@ -15,6 +15,9 @@ from .base import LinearOperator
 class Identity(LinearOperator):
     """``y = x``. Its adjoint and pseudo-inverse are the identity too."""
 
+    def measurement_shape(self, image_shape):
+        return tuple(image_shape)
+
     def forward(self, x, theta):
         return x
 

@@ -32,6 +32,9 @@ class MaskOperator(LinearOperator):
         """The mask of θ, broadcastable to the images."""
         return theta["mask"]
 
+    def measurement_shape(self, image_shape):
+        return tuple(image_shape)
+
     def observed(self, theta, image_shape=None):
         """Boolean ``(N, H, W, C)``: which entries of each image the measurement keeps."""
         shape = self._resolve_image_shape(image_shape)

@@ -39,6 +39,9 @@ class ExtractPatch(LinearOperator):
                 f"size={self.size} for images of shape {tuple(image_shape)}."
             )
 
+    def measurement_shape(self, image_shape):
+        return tuple(image_shape)
+
     def draw_theta(self, batch_size, seed, image_shape):
         h, w, _ = image_shape
         s = split_seed(seed, 2)

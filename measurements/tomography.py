@@ -78,6 +78,7 @@ class PadRotateProject(LinearOperator):
     """
 
     theta_keys = ("angles",)
+    theta_needs_image_shape = False  # the angles do not depend on the image size
 
     def __init__(self, num_angles=1, pad=None, expose_theta=False, **kwargs):
         super().__init__(**kwargs)

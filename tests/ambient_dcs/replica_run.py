@@ -23,11 +23,11 @@ import numpy as np  # noqa: E402
 
 import measurements  # noqa: E402
 from ambient_dcs import networks  # noqa: E402
-from ambient_dcs.ambientgan import AmbientGAN  # noqa: E402
-from ambient_dcs.csgan import CSGAN, CSSGAN  # noqa: E402
-from ambient_dcs.dcs import DeepCompressedSensing  # noqa: E402
-from ambient_dcs.distribute import make_strategy  # noqa: E402
-from ambient_dcs.vae import VAE  # noqa: E402
+from ambient_dcs.models.ambientgan import AmbientGAN# noqa: E402
+from ambient_dcs.models.csgan import CSGAN, CSSGAN# noqa: E402
+from ambient_dcs.models.dcs import DeepCompressedSensing# noqa: E402
+from ambient_dcs.training.distribute import make_strategy  # noqa: E402
+from ambient_dcs.models.vae import VAE# noqa: E402
 
 SHAPE = (8, 8, 1)
 GLOBAL_BATCH = 8
@@ -98,8 +98,8 @@ def csgm_file(strategy, folder):
     """CSGM on a measurement file streamed from disk: the reconstructions as a list."""
     import tempfile
 
-    from ambient_dcs.measurement_files import save_measurements
-    from ambient_dcs.reconstruct import CSGM
+    from ambient_dcs.data.files import save_measurements
+    from ambient_dcs.reconstruction.csgm import CSGM
 
     op = measurements.PixelDrop(0.5, seed=0)
     y, theta = op.measure(_images()[:11], seed=4)

@@ -1,4 +1,4 @@
-"""Tests for ambient_dcs.ambientgan (the AmbientGAN trainer) and ambient_dcs.callbacks.
+"""Tests for ambient_dcs.models.ambientgan (the AmbientGAN trainer) and ambient_dcs.training.callbacks.
 
 Tiny Keras models built here (a Dense generator z(8) → (12, 12, 1) and a Dense critic), so these
 tests do not depend on ambient_dcs.networks.
@@ -18,9 +18,9 @@ import pytest
 import tensorflow as tf
 
 import measurements as M
-from ambient_dcs.ambientgan import AmbientGAN, measure_dataset, unmeasure_dataset
-from ambient_dcs.callbacks import (DivergenceGuard, SampleGrid, StepBackupAndRestore, checkpointing,
-                                   standard_callbacks)
+from ambient_dcs.models.ambientgan import AmbientGAN
+from ambient_dcs.data.measured import measure_dataset, unmeasure_dataset
+from ambient_dcs.training.callbacks import (DivergenceGuard, SampleGrid, StepBackupAndRestore, checkpointing, standard_callbacks)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE_SHAPE = (12, 12, 1)
@@ -234,7 +234,7 @@ def test_generator_saves_and_loads_in_a_fresh_process(tmp_path):
         folder = sys.argv[1]
         g = keras.saving.load_model(folder + "/generator.keras")      # a plain Keras model: no import needed
         np.save(folder + "/out.npy", np.asarray(g(np.load(folder + "/z.npy"))))
-        import ambient_dcs.ambientgan                                  # registers AmbientGAN
+        import ambient_dcs.models.ambientgan                                  # registers AmbientGAN
         gan = keras.saving.load_model(folder + "/gan.keras")
         np.save(folder + "/out_gan.npy", np.asarray(gan.generator(np.load(folder + "/z.npy"))))
         print(type(gan).__name__, gan.mode, gan.loss_name, int(gan.g_optimizer.iterations),
@@ -324,8 +324,8 @@ RESUME_SCRIPT = textwrap.dedent("""
     import json, sys, time
     import numpy as np, keras, tensorflow as tf
     import measurements as M
-    from ambient_dcs.ambientgan import AmbientGAN
-    from ambient_dcs.callbacks import checkpointing
+    from ambient_dcs.models.ambientgan import AmbientGAN
+    from ambient_dcs.training.callbacks import checkpointing
 
     out, delay = sys.argv[1], float(sys.argv[2])
     keras.utils.set_random_seed(0)
@@ -436,7 +436,7 @@ def test_divergence_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path, cap
 
 
 def test_divergence_guard_can_raise(tmp_path):
-    from ambient_dcs.callbacks import TrainingDiverged
+    from ambient_dcs.training.callbacks import TrainingDiverged
 
     model = Exploding(nan_at=2)
     model.compile(optimizer=None)

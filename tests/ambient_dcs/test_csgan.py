@@ -1,4 +1,4 @@
-"""Tests for ambient_dcs.csgan (CS-GAN and CS-SGAN).
+"""Tests for ambient_dcs.models.csgan (CS-GAN and CS-SGAN).
 
 Tiny Dense networks built here: generator z(4) → (6, 6, 1), discriminators with 1, 2 or K + 1
 outputs. The vanilla-GAN reference step is written out by hand with its own optimisers.
@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ambient_dcs.csgan import CSGAN, CSSGAN, UNLABELLED, hide_labels, mlp_bn_generator
+from ambient_dcs.models.csgan import CSGAN, CSSGAN
+from ambient_dcs.data.measured import UNLABELLED, hide_labels
+from ambient_dcs.networks import mlp_bn_generator
 
 SHAPE = (6, 6, 1)
 LATENT = 4
@@ -64,7 +66,7 @@ def vanilla_gan_steps(g, d, x, z_fixed, logits, steps):
 
 
 def fit_with_fixed_latents(gan, x, z_fixed, steps):
-    gan._latent = lambda n, seed: z_fixed  # every D and G step sees the same z0, as the reference
+    gan.latent = lambda n, seed: z_fixed  # every D and G step sees the same z0, as the reference
     gan.compile(g_optimizer=adam(), d_optimizer=adam(), run_eagerly=True)  # eager: fast to start; same code
     gan.fit(tf.data.Dataset.from_tensors(x).repeat(), steps_per_epoch=steps, epochs=1, verbose=0)
     return gan
@@ -102,7 +104,7 @@ def test_latent_steps_lower_the_generator_loss_and_are_penalised():
 def test_step_size_is_trained_with_the_generator_only():
     gan = CSGAN(generator(), discriminator(2), latent_steps=2, seed=0)
     gan.compile(g_optimizer=adam(), d_optimizer=adam(), run_eagerly=True)
-    assert any(v is gan.log_step_size for v in gan._g_variables())
+    assert any(v is gan.log_step_size for v in gan.optimizer_variables("g_optimizer"))
     assert not any(v is gan.log_step_size for v in gan.discriminator.trainable_variables)
     gan.fit(tf.data.Dataset.from_tensors(images(16)).repeat(), steps_per_epoch=2, epochs=1, verbose=0)
     assert gan.log_step_size.numpy() != pytest.approx(math.log(0.01))

@@ -7,14 +7,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ambient_dcs import data
-from ambient_dcs.data import (
-    DATASETS,
-    EMBEDDED_DATASETS,
-    DatasetUnavailableError,
-    as_tf_dataset,
-    load_dataset,
-)
+from ambient_dcs.data import datasets as data
+from ambient_dcs.data.datasets import (DATASETS, EMBEDDED_DATASETS, DatasetUnavailableError, as_tf_dataset, load_dataset)
 
 
 def _row_hashes(x):

@@ -1,4 +1,4 @@
-"""Tests for ambient_dcs.dcs (Deep Compressed Sensing).
+"""Tests for ambient_dcs.models.dcs (Deep Compressed Sensing).
 
 Tiny models built here: generators z(4) → (6, 6, 1) and measurements of 5 numbers, so every test
 runs in seconds. References are computed independently (NumPy closed forms, finite differences).
@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 
 import measurements as M
-from ambient_dcs.dcs import DeepCompressedSensing, calibrate_measurement, distance_scale, fit_for_steps, rip_loss
+from ambient_dcs.models.dcs import DeepCompressedSensing, calibrate_measurement, distance_scale, rip_loss
+from ambient_dcs.training.fit import fit_for_steps
 from ambient_dcs.latent import optimise_latents
-from ambient_dcs.reconstruct import Reconstruction
+from ambient_dcs.reconstruction.base import Reconstruction
 
 SHAPE = (6, 6, 1)
 N_PIX = 36

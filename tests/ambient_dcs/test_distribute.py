@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ambient_dcs.distribute import make_strategy, num_replicas, replica_rows, replica_seed, scale_loss
+from ambient_dcs.training.distribute import make_strategy, num_replicas, replica_rows, replica_seed, scale_loss
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TRAINERS = ("ambientgan", "vae", "dcs", "csgan", "cssgan")
@@ -78,8 +78,8 @@ def test_mixed_precision_trains_with_finite_losses_and_float32_weights(precision
 
     import measurements
     from ambient_dcs import networks
-    from ambient_dcs.ambientgan import AmbientGAN
-    from ambient_dcs.distribute import set_precision
+    from ambient_dcs.models.ambientgan import AmbientGAN
+    from ambient_dcs.training.distribute import set_precision
 
     try:
         set_precision(precision)

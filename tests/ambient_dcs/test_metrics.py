@@ -1,4 +1,4 @@
-"""Tests for ambient_dcs.metrics: reconstruction errors, IS, Fréchet distance, the MNIST classifier."""
+"""Tests for ambient_dcs.evaluation: reconstruction errors, IS, Fréchet distance, the MNIST classifier."""
 
 import json
 import math
@@ -12,8 +12,8 @@ import scipy.linalg
 import tensorflow as tf
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from ambient_dcs import metrics
-from ambient_dcs.data import load_dataset
+from ambient_dcs.evaluation import metrics
+from ambient_dcs.data.datasets import load_dataset
 
 
 def _random_spd(rng, d):

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 import measurements as M
-from ambient_dcs.ambientgan import AmbientGAN
-from ambient_dcs.learned_inversion import AmbientGANWithInversion
-from ambient_dcs.training import (PriorConfig, PriorExistsError, build_networks, build_trainer, check_prior_target,
-                                  prior_settings, train_prior)
+from ambient_dcs.models.ambientgan import AmbientGAN
+from ambient_dcs.models.inversion import AmbientGANWithInversion
+from ambient_dcs.priors import (PriorConfig, PriorExistsError, build_networks, build_trainer, check_prior_target, prior_settings, train_prior)
 
 SHAPE = (12, 12, 1)
 

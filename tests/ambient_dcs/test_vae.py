@@ -1,4 +1,4 @@
-"""Tests for ambient_dcs.vae (training, losses, saving in a fresh process) and ambient_dcs.priors."""
+"""Tests for ambient_dcs.models.vae (training, losses, saving in a fresh process) and ambient_dcs.models.pretrained."""
 
 import os
 import subprocess
@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from ambient_dcs import priors
-from ambient_dcs.data import as_tf_dataset, load_dataset
+from ambient_dcs.models import pretrained as priors
+from ambient_dcs.data.datasets import as_tf_dataset, load_dataset
 from ambient_dcs.networks import vae_decoder, vae_encoder
-from ambient_dcs.vae import VAE
+from ambient_dcs.models.vae import VAE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ def test_save_and_load_in_a_fresh_process(trained, tmp_path):
         d = {str(tmp_path)!r}
         z, expected = np.load(d + "/z.npy"), np.load(d + "/expected.npy")
         decoder = keras.saving.load_model(d + "/decoder.keras")   # a plain functional model
-        import ambient_dcs.vae                                    # registers VAE
+        import ambient_dcs.models.vae                                    # registers VAE
         vae = keras.saving.load_model(d + "/vae.keras")
         assert type(vae).__name__ == "VAE", type(vae)
         assert vae.optimizer is not None and int(vae.optimizer.iterations) > 0

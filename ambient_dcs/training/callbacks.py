@@ -30,28 +30,26 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .figures import save_array_image, save_image_grid
+from ..reporting.figures import save_array_image, save_image_grid
 
 __all__ = ["SampleGrid", "StepBackupAndRestore", "checkpointing", "DivergenceGuard", "TrainingDiverged",
            "TensorBoardScalars", "tensorboard", "standard_callbacks"]
 
 
 def _optimizers(model):
-    """The optimizers a model holds: ``optimizer`` and, for GAN trainers, ``g_/d_optimizer``."""
-    found = []
-    for name in ("optimizer", "g_optimizer", "d_optimizer"):
-        opt = getattr(model, name, None)
-        if isinstance(opt, keras.optimizers.Optimizer) and all(opt is not o for o in found):
-            found.append(opt)
-    return found
+    """The optimizers a model holds: its ``optimizers`` mapping (every trainer of
+    :mod:`ambient_dcs.models`), else Keras' ``optimizer``."""
+    named = getattr(model, "optimizers", None)
+    if isinstance(named, dict) and named:
+        return list(named.values())
+    opt = getattr(model, "optimizer", None)
+    return [opt] if isinstance(opt, keras.optimizers.Optimizer) else []
 
 
 def _global_step(model):
     """Training steps done so far by ``model`` (its first optimizer's ``iterations``), or ``None``."""
     opts = _optimizers(model)
-    preferred = getattr(model, "g_optimizer", None)
-    opt = preferred if isinstance(preferred, keras.optimizers.Optimizer) else (opts[0] if opts else None)
-    return None if opt is None else int(keras.ops.convert_to_numpy(opt.iterations))
+    return int(keras.ops.convert_to_numpy(opts[0].iterations)) if opts else None
 
 
 def _finite_logs(logs):
@@ -172,7 +170,7 @@ class StepBackupAndRestore(keras.callbacks.BackupAndRestore):
       is kept at the end of a run that ended in that state (see :class:`DivergenceGuard`).
 
     Optimizer state is restored for every optimizer the model holds as an attribute (``optimizer``
-    and, for :class:`~ambient_dcs.ambientgan.AmbientGAN`, ``g_optimizer`` and ``d_optimizer``), so
+    and, for :class:`~ambient_dcs.models.ambientgan.AmbientGAN`, ``g_optimizer`` and ``d_optimizer``), so
     Adam's moments and step counters continue where they stopped. Local file systems only.
 
     Attributes:
@@ -319,6 +317,15 @@ class StepBackupAndRestore(keras.callbacks.BackupAndRestore):
             if os.path.basename(old) != name:
                 os.remove(old)
         self._last_saved_step = self._step
+
+    def save_final(self):
+        """Saves the state at the end of a run (unless it is already saved or not finite); returns whether it did."""
+        if self._step <= self._last_saved_step:
+            return False
+        before = self._last_saved_step
+        self._epoch += 1  # the run is over: a resume finds nothing left of this epoch
+        self._save(0, self._last_logs)
+        return self._last_saved_step != before
 
     def _save_model(self):  # Keras' own entry point: same rules
         self._save(0, self._last_logs)

@@ -4,7 +4,7 @@ In the Deep Compressed Sensing family (the paper's Table 1) a GAN is the model w
 a *discriminator*: ``D(x)`` measures how real ``x`` looks, and the measurement error of a sample is
 the non-saturating generator loss ``E(z) = −ln D(G(z))`` (Eq. 20). Before the generator update,
 each latent takes ``T`` gradient steps downhill on ``E`` (projected to the unit sphere, learned step
-size ``s = exp(log s)``, differentiated end to end as in :mod:`ambient_dcs.dcs`)::
+size ``s = exp(log s)``, differentiated end to end as in :mod:`ambient_dcs.models.dcs`)::
 
     D step:  ẑ = opt_T(z0);  L_D = CE(D(x), real) + CE(D(G(ẑ)), fake)
     G step:  ẑ = opt_T(z0);  L_G = CE(D(G(ẑ)), real) + β · mean ‖ẑ − z0‖²   (β = optimisation_cost_weight)
@@ -49,7 +49,7 @@ Example:
 
 Saving: ``gan.generator.save("g.keras")`` (note: samples also need the discriminator and the learned
 step size: save the whole model with ``gan.save("csgan.keras")`` and reload it with
-``keras.saving.load_model`` after ``import ambient_dcs.csgan``).
+``keras.saving.load_model`` after ``import ambient_dcs``).
 """
 
 from __future__ import annotations
@@ -58,106 +58,20 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .compile_config import compile_with_optimizers, optimizers_compile_config
-from .dcs import (_check_common, _check_float, _check_int, _image_shape_from, _latent_dim_of, _log_step_weight,
-                  _per_example_sum_sq, _seed_splits)
-from .distribute import loss_scaled, num_replicas, replica_mean, replica_rows, scale_loss
-from .latent import optimise_latents
+from ..latent import optimise_latents
+from ..training.distribute import num_replicas, replica_mean, scale_loss
+from .base import GenerativeTrainer
+from .losses import GAN_LOSSES, real_logit, sigmoid_ce
+from .base import (_check_common, _check_float, _check_int, _image_shape_from, _latent_dim_of, _log_step_weight,
+                  _per_example_sum_sq)
+from ..data.measured import UNLABELLED
 
-__all__ = ["CSGAN", "CSSGAN", "hide_labels", "mlp_bn_generator", "UNLABELLED"]
-
-UNLABELLED = -1  #: label value of an unlabelled image in CS-SGAN datasets
-
-
-def _default_optimizer():
-    # main.py of the original: Adam(2e-4, beta1 0.5, beta2 0.999) for both networks.
-    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.999)
-
-
-def hide_labels(labels, labelled_fraction, seed=0, num_classes=None):
-    """Keeps a class-balanced fraction of the labels and marks the rest unlabelled (``−1``).
-
-    Args:
-        labels: ``(N,)`` ints in ``[0, K)``.
-        labelled_fraction: fraction in ``[0, 1]`` of each class that keeps its label.
-        seed: which images keep their label.
-        num_classes: ``K`` (default ``max(labels) + 1``).
-
-    Returns:
-        ``(N,)`` int64 NumPy array: the label, or :data:`UNLABELLED`.
-
-    Example:
-        >>> hide_labels(np.array([0, 0, 1, 1]), 0.5, seed=0)      # one label per class kept
-        array([ 0, -1, -1,  1])
-    """
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or (labels.size and labels.min() < 0):
-        raise ValueError(f"hide_labels: expected labels as a 1-D array of non-negative ints; received "
-                         f"dtype {labels.dtype}, shape {labels.shape}.")
-    fraction = _check_float(labelled_fraction, "hide_labels", "labelled_fraction")
-    if fraction > 1:
-        raise ValueError(f"hide_labels: expected labelled_fraction in [0, 1]; received {labelled_fraction!r}.")
-    k = int(labels.max()) + 1 if num_classes is None and labels.size else int(num_classes or 0)
-    rng = np.random.default_rng(seed)
-    out = np.full(labels.shape, UNLABELLED, np.int64)
-    for c in range(k):
-        idx = np.flatnonzero(labels == c)
-        keep = rng.permutation(idx)[: int(round(fraction * len(idx)))]
-        out[keep] = c
-    return out
-
-
-def mlp_bn_generator(latent_dim=100, image_shape=(28, 28, 1), hidden=(256, 512, 1024), seed=None):
-    """An MLP generator with batch normalisation: ``z → x`` in [0, 1], for GANs on small images.
-
-    Dense layers of widths ``hidden``, each followed by BatchNormalization and LeakyReLU 0.2, then
-    a Dense layer of ``prod(image_shape)`` units, a sigmoid and a reshape; Glorot-uniform weights.
-
-    Why it exists: the DCS MLP generator (:func:`ambient_dcs.networks.mlp_generator`, no
-    normalisation) collapses to a single image as a GAN generator on the embedded MNIST split, for
-    every number of latent steps we tried within a CPU budget (0, 3 with step 0.01 or 0.5, 3 with
-    a ×10 input scale; 500-2,000 steps). BN also makes the generator insensitive to the scale of its
-    input: latents on the unit sphere (T > 0) and raw ``N(0, I)`` samples (T = 0) give activations of
-    the same scale, as in the original's batch-normalised CIFAR generator.
-
-    Shapes:
-        input ``(N, latent_dim)``, output ``(N, *image_shape)`` float32 in [0, 1].
-
-    Example:
-        >>> G = mlp_bn_generator(seed=0)
-        >>> G(np.zeros((2, 100), "float32")).shape
-        TensorShape([2, 28, 28, 1])
-    """
-    owner = "mlp_bn_generator"
-    latent_dim = _check_int(latent_dim, owner, "latent_dim", 1)
-    try:
-        shape = tuple(int(d) for d in image_shape)
-        hidden = tuple(_check_int(h, owner, "every hidden width", 1) for h in hidden)
-    except TypeError:
-        raise ValueError(f"{owner}: expected image_shape (H, W, C) and hidden as sequences of ints; received "
-                         f"{image_shape!r} and {hidden!r}.") from None
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"{owner}: expected image_shape (H, W, C) of positive sizes; received {image_shape!r}.")
-    seeds = np.random.SeedSequence(seed).generate_state(len(hidden) + 1) if seed is not None else [None] * (
-        len(hidden) + 1)
-
-    def init(i):
-        return keras.initializers.GlorotUniform(None if seeds[i] is None else int(seeds[i]) & 0x7FFFFFFF)
-
-    z = keras.Input((latent_dim,), name="z")
-    h = z
-    for i, units in enumerate(hidden):
-        h = keras.layers.Dense(units, kernel_initializer=init(i), name=f"fc{i + 1}")(h)
-        h = keras.layers.BatchNormalization(name=f"bn{i + 1}")(h)
-        h = keras.layers.LeakyReLU(0.2)(h)
-    h = keras.layers.Dense(int(np.prod(shape)), activation="sigmoid", kernel_initializer=init(len(hidden)),
-                           name="pixels")(h)
-    return keras.Model(z, keras.layers.Reshape(shape, name="image")(h), name=owner)
+__all__ = ["CSGAN", "CSSGAN"]
 
 
 # ---------------------------------------------------------------------- CS-GAN
 @keras.saving.register_keras_serializable(package="ambient_dcs")
-class CSGAN(keras.Model):
+class CSGAN(GenerativeTrainer):
     """A GAN with discriminator-guided latent optimisation (CS-GAN); ``latent_steps=0`` is a vanilla GAN.
 
     Args:
@@ -182,13 +96,17 @@ class CSGAN(keras.Model):
     """
 
     _owner = "CSGAN"
+    OPTIMIZERS = ("g_optimizer", "d_optimizer")
+    PARTS = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, latent_steps=3, optimisation_cost_weight=3.0, step_size=0.01,
                  project="norm", second_order=True, seed=None, **kwargs):
-        super().__init__(**kwargs)
         owner = self._owner
         latent_steps, step_size = _check_common(owner, latent_steps, step_size, project, seed)
-        self.optimisation_cost_weight = _check_float(optimisation_cost_weight, owner, "optimisation_cost_weight")
+        optimisation_cost_weight = _check_float(optimisation_cost_weight, owner, "optimisation_cost_weight")
+        names = ("d_loss", "g_loss", "g_error", "latent_shift") + self._extra_metric_names + ("step_size",)
+        super().__init__(seed=seed, metric_names=names, **kwargs)
+        self.optimisation_cost_weight = optimisation_cost_weight
         self.latent_dim = _latent_dim_of(generator, owner)
         self.image_shape = _image_shape_from(generator, self.latent_dim, owner)
         out = discriminator(tf.fill((2, *self.image_shape), 0.5), training=False)
@@ -199,14 +117,7 @@ class CSGAN(keras.Model):
         self.initial_step_size = step_size
         self.project = project
         self.second_order = bool(second_order)
-        self.seed = seed
         self.log_step_size = _log_step_weight(self, step_size)
-        self._seed_generator = keras.random.SeedGenerator(seed)
-        names = ("d_loss", "g_loss", "g_error", "latent_shift") + self._extra_metric_names
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
-        self.step_size_tracker = keras.metrics.Mean(name="step_size")
-        self.g_optimizer = None
-        self.d_optimizer = None
         self._sample_graph = None
         self.built = True
 
@@ -220,62 +131,20 @@ class CSGAN(keras.Model):
                              f"{getattr(out, 'shape', out)}.")
         return 1 if out.shape.rank == 1 else int(out.shape[-1])
 
-    # ------------------------------------------------------------------ Keras plumbing
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Sets the two optimisers (default Adam(2e-4, β1 0.5, β2 0.999) each, as the original).
+    # ------------------------------------------------------------------ the contract
+    def settings(self):
+        return {"latent_steps": self.latent_steps, "optimisation_cost_weight": self.optimisation_cost_weight,
+                "step_size": self.initial_step_size, "project": self.project, "second_order": self.second_order}
 
-        Other keyword arguments go to ``keras.Model.compile`` (``jit_compile``, ``steps_per_execution``).
-        """
-        for key in ("optimizer", "loss", "metrics"):
-            if kwargs.get(key) is not None:
-                raise ValueError(f"{self._owner}.compile: {key}= is not used; pass g_optimizer= and d_optimizer=.")
-            kwargs.pop(key, None)
-        super().compile(optimizer=None, **kwargs)
-        g_optimizer = loss_scaled(_default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer))
-        d_optimizer = loss_scaled(_default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer))
-        if g_optimizer is d_optimizer:
-            raise ValueError(f"{self._owner}.compile: g_optimizer and d_optimizer must be two different optimizer "
-                             f"objects (each keeps state for its own variables).")
-        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
-        if not g_optimizer.built:
-            g_optimizer.build(self._g_variables())
-        if not d_optimizer.built:
-            d_optimizer.build(self.discriminator.trainable_variables)
+    def default_optimizer(self, name):
+        # main.py of the original: Adam(2e-4, beta1 0.5, beta2 0.999) for both networks.
+        return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.999)
 
-    def _g_variables(self):
+    def optimizer_variables(self, name):
+        if name == "d_optimizer":
+            return self.discriminator.trainable_variables
         own = list(self.generator.trainable_variables)
         return own + [self.log_step_size] if self.latent_steps > 0 else own
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "latent_steps": self.latent_steps, "optimisation_cost_weight": self.optimisation_cost_weight,
-            "step_size": self.initial_step_size, "project": self.project, "second_order": self.second_order,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-    def get_compile_config(self):
-        return optimizers_compile_config(self, g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
-
-    def compile_from_config(self, config):
-        compile_with_optimizers(self, config)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values()) + [self.step_size_tracker]
-
-    def call(self, z, training=False):
-        """``G(z)`` (no latent optimisation; see :meth:`sample`)."""
-        return self.generator(z, training=training)
 
     def step_size(self):
         """The learned latent step size ``s = exp(log_step_size)`` (a float)."""
@@ -288,31 +157,17 @@ class CSGAN(keras.Model):
 
     def _sample_error(self, logits, targets):
         """Per-example measurement error of generated samples: ``−ln D(G(z))`` (the non-saturating loss)."""
-        if self.num_logits == 2:
-            return tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=tf.ones(tf.shape(logits)[:1], tf.int32), logits=logits)
-        return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(logits[:, 0]), logits=logits[:, 0])
+        return sigmoid_ce(real_logit(logits), 1)
 
     def _d_loss(self, real_logits, labels, fake_logits):
         """``CE(D(x), real) + CE(D(G(ẑ)), fake)`` (batch means); returns ``(loss, extra metrics)``."""
-        if self.num_logits == 2:
-            ce = tf.nn.sparse_softmax_cross_entropy_with_logits
-            real = ce(labels=tf.ones(tf.shape(real_logits)[:1], tf.int32), logits=real_logits)
-            fake = ce(labels=tf.zeros(tf.shape(fake_logits)[:1], tf.int32), logits=fake_logits)
-        else:
-            ce = tf.nn.sigmoid_cross_entropy_with_logits
-            real = ce(labels=tf.ones_like(real_logits[:, 0]), logits=real_logits[:, 0])
-            fake = ce(labels=tf.zeros_like(fake_logits[:, 0]), logits=fake_logits[:, 0])
-        return tf.reduce_mean(real) + tf.reduce_mean(fake), {}
+        return GAN_LOSSES["non-saturating"].discriminator(real_logit(real_logits), real_logit(fake_logits)), {}
 
     def _targets(self, n, seed):
         """What each latent is optimised toward: nothing for CS-GAN (always "real")."""
         return None
 
     # ------------------------------------------------------------------ the pieces
-    def _latent(self, n, seed):
-        return tf.random.stateless_normal(tf.stack([n, self.latent_dim]), seed)
-
     def _optimise(self, z0, targets, training, second_order):
         def error(z):
             return self._sample_error(self._logits(self.generator(z, training=training), training=False), targets)
@@ -340,27 +195,24 @@ class CSGAN(keras.Model):
 
     # ------------------------------------------------------------------ the step
     def train_step(self, data):
-        if self.g_optimizer is None:
-            raise ValueError(f"{self._owner}: call compile() before fit().")
+        self._require_compiled()
         x, labels = self._unpack(data)
         n = tf.shape(x)[0]
-        seeds = _seed_splits(self._seed_generator, 4)
-
+        seeds = self.step_seeds(4)
         # D step: like the original, D's gradient also flows through the latent optimisation of ẑ.
         d_vars = self.discriminator.trainable_variables
-        targets = replica_rows(lambda rows: self._targets(rows, seeds[1]), n)  # global-batch draws, see
-        z0 = replica_rows(lambda rows: self._latent(rows, seeds[0]), n)        # ambient_dcs.distribute
+        targets = self.global_draw(lambda rows: self._targets(rows, seeds[1]), n)
+        z0 = self.training_latent(n, seeds[0])
         with tf.GradientTape() as tape:
-            z = self._optimise(z0, targets, training=True, second_order=self.second_order)
-            fake = self.generator(z, training=True)
+            fake = self.generator(self._optimise(z0, targets, training=True, second_order=self.second_order),
+                                  training=True)
             d_loss, extra = self._d_loss(self._logits(x, training=True), labels, self._logits(fake, training=True))
             scaled = scale_loss(d_loss, self.d_optimizer)  # inside the tape, so it is differentiated
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
-
         # G step (and the learned step size), with fresh latents.
-        g_vars = self._g_variables()
-        targets = replica_rows(lambda rows: self._targets(rows, seeds[3]), n)
-        z0 = replica_rows(lambda rows: self._latent(rows, seeds[2]), n)
+        g_vars = self.optimizer_variables("g_optimizer")
+        targets = self.global_draw(lambda rows: self._targets(rows, seeds[3]), n)
+        z0 = self.training_latent(n, seeds[2])
         with tf.GradientTape() as tape:
             z = self._optimise(z0, targets, training=True, second_order=self.second_order)
             g_error = tf.reduce_mean(self._sample_error(self._logits(self.generator(z, training=True), training=True),
@@ -369,12 +221,8 @@ class CSGAN(keras.Model):
             g_loss = g_error + self.optimisation_cost_weight * shift
             scaled = scale_loss(g_loss, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
-
-        values = {"d_loss": d_loss, "g_loss": g_loss, "g_error": g_error, "latent_shift": shift, **extra}
-        for name, tracker in self.trackers.items():
-            tracker.update_state(values[name])
-        self.step_size_tracker.update_state(tf.exp(self.log_step_size))
-        return {m.name: m.result() for m in self.metrics}
+        return self.track(d_loss=d_loss, g_loss=g_loss, g_error=g_error, latent_shift=shift,
+                          step_size=tf.exp(self.log_step_size), **extra)
 
     # ------------------------------------------------------------------ sampling
     def _sample_batch(self, z0, targets):
@@ -465,9 +313,9 @@ class CSSGAN(CSGAN):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("generator", "classifier"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
+        config["discriminator"] = config.pop("classifier")
+        generator, classifier = (keras.saving.deserialize_keras_object(config.pop(k)) for k in cls.PARTS)
+        return cls(generator, classifier, **config)
 
     def _check_logits(self, out):
         if isinstance(out, (list, tuple)) or out.shape.rank != 2 or out.shape[-1] < 3:

@@ -27,7 +27,7 @@ Sample-quality metrics:
 Example::
 
     >>> from ambient_dcs.data import load_dataset
-    >>> from ambient_dcs import metrics
+    >>> from ambient_dcs.evaluation import metrics
     >>> x = load_dataset("mnist-embedded", "test")
     >>> metrics.summarize(metrics.per_image_squared_error(x * 0.9, x))["mean"]  # doctest: +SKIP
     >>> clf = metrics.mnist_classifier()                 # trains once (~1.5 min), then cached
@@ -478,7 +478,7 @@ def mnist_classifier(epochs: int = 20, seed: int = 0, cache: bool = True, verbos
         if loaded is not None:
             return loaded
 
-    from ambient_dcs.data import as_tf_dataset, load_dataset
+    from ..data.datasets import as_tf_dataset, load_dataset
 
     x_train, y_train = load_dataset("mnist-embedded", "train", with_labels=True)
     x_test, y_test = load_dataset("mnist-embedded", "test", with_labels=True)
@@ -537,7 +537,7 @@ def classifier_scores(images, classifier: MnistClassifier | None = None, referen
     """
     x = _check_mnist_images(images, "images")
     if reference_images is None:
-        from ambient_dcs.data import load_dataset
+        from ..data.datasets import load_dataset
 
         reference_images = load_dataset("mnist-embedded", "test")
     ref = _check_mnist_images(reference_images, "reference_images")

@@ -50,7 +50,7 @@ Example:
 
 Saving: ``dcs.generator.save("dcs_generator.keras")`` stores the generator (a plain Keras model);
 ``dcs.save("dcs.keras")`` stores the whole model (generator, operator, learned step size, settings,
-optimisers); load it with ``keras.saving.load_model`` after ``import ambient_dcs.dcs``.
+optimisers); load it with ``keras.saving.load_model`` after ``import ambient_dcs``.
 """
 
 from __future__ import annotations
@@ -65,119 +65,15 @@ import tensorflow as tf
 
 import measurements
 
-from .compile_config import compile_with_optimizers, optimizers_compile_config
-from .distribute import loss_scaled, replica_rows, scale_loss
-from .latent import PROJECTIONS, optimise_latents, project_latents
-from .reconstruct import Reconstruction, check_reconstruction_inputs
+from ..latent import PROJECTIONS, optimise_latents, project_latents
+from ..reconstruction.base import Reconstruction, check_reconstruction_inputs
+from ..training.distribute import scale_loss
+from .base import (GenerativeTrainer, _check_batch_images, _check_common, _check_float, _check_int, _image_shape_from,
+                   _latent_dim_of, _log_step_weight, _norm, _per_example_sum_sq)
 
-__all__ = ["DeepCompressedSensing", "UPDATES", "rip_loss", "distance_scale", "calibrate_measurement", "fit_for_steps"]
+__all__ = ["DeepCompressedSensing", "UPDATES", "rip_loss", "distance_scale", "calibrate_measurement"]
 
 UPDATES = ("joint", "alternating")
-_NORM_EPS = 1e-8  # inside sqrt: keeps ‖a − b‖ differentiable when a = b (T = 0, or x̂ = x₀)
-
-
-# ---------------------------------------------------------------------- shared helpers (also CS-GAN)
-def _check_int(value, owner, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: expected {name} to be an integer >= {minimum}; received {value!r}.")
-    return int(value)
-
-
-def _check_float(value, owner, name, positive=False):
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: expected {name} to be a number; received {value!r}.") from None
-    if not math.isfinite(out) or out < 0 or (positive and out == 0):
-        raise ValueError(f"{owner}: expected {name} to be a finite number {'> 0' if positive else '>= 0'}; "
-                         f"received {value!r}.")
-    return out
-
-
-def _check_common(owner, latent_steps, step_size, project, seed):
-    latent_steps = _check_int(latent_steps, owner, "latent_steps", 0)
-    step_size = _check_float(step_size, owner, "step_size", positive=True)
-    if project not in PROJECTIONS:
-        raise ValueError(f"{owner}: expected project in {list(PROJECTIONS)}; received {project!r}.")
-    if seed is not None:
-        _check_int(seed, owner, "seed", 0)
-    return latent_steps, step_size
-
-
-def _latent_dim_of(generator, owner):
-    try:
-        latent_dim = generator.input_shape[-1]
-    except (AttributeError, ValueError):
-        latent_dim = None
-    if latent_dim is None:
-        raise ValueError(f"{owner}: expected a generator with a known input shape (N, latent_dim); "
-                         f"received {type(generator).__name__}.")
-    return int(latent_dim)
-
-
-def _image_shape_from(generator, latent_dim, owner):
-    """Builds the generator and returns ``(H, W, C)`` of its output (read from a real call)."""
-    x0 = generator(tf.zeros((2, latent_dim)), training=False)
-    if x0.shape.rank != 4:
-        raise ValueError(f"{owner}: expected a generator returning images (N, H, W, C); it returned shape "
-                         f"{tuple(x0.shape)} for z of shape (2, {latent_dim}).")
-    return tuple(int(d) for d in x0.shape[1:])
-
-
-def _check_batch_images(x, image_shape, owner):
-    got = tuple(x.shape[1:])
-    if x.shape.rank != 4 or any(g is not None and g != e for g, e in zip(got, image_shape)):
-        raise ValueError(f"{owner}: expected training images of shape (N, {', '.join(map(str, image_shape))}); "
-                         f"received shape {tuple(x.shape)}.")
-
-
-def _per_example_sum_sq(t):
-    return tf.reduce_sum(tf.reshape(tf.square(t), [tf.shape(t)[0], -1]), axis=1)
-
-
-def _norm(t):
-    return tf.sqrt(_per_example_sum_sq(t) + _NORM_EPS)
-
-
-def _log_step_weight(layer, step_size):
-    return layer.add_weight(name="log_step_size", shape=(),
-                            initializer=keras.initializers.Constant(math.log(step_size)), trainable=True)
-
-
-def _seed_splits(seed_generator, count):
-    """``count`` independent stateless seeds ``(count, 2)`` from the model's seed stream."""
-    seed = tf.cast(seed_generator.next(), tf.int64)
-    return tf.random.experimental.stateless_split(seed, num=count)
-
-
-def fit_for_steps(model, dataset, steps, log_every=500, verbose=None, callbacks=None):
-    """Runs exactly ``steps`` training steps of ``model.fit`` on a repeating dataset, logging in chunks.
-
-    The chunk (Keras "epoch") is the largest divisor of ``steps`` between ``log_every / 2`` and
-    ``log_every`` (or all ``steps`` at once if there is none), so the total is exact and the history
-    has one entry per chunk.
-
-    Args:
-        model: a compiled Keras model (e.g. :class:`DeepCompressedSensing`, ``CSGAN``).
-        dataset: a ``tf.data.Dataset`` that repeats (at least ``steps`` batches).
-        steps: training steps (>= 1).
-        log_every: target number of steps per progress line.
-        verbose: Keras verbosity; default 1 (progress bar) on a terminal, 2 (one line per chunk) otherwise.
-        callbacks: passed to ``fit``.
-
-    Returns:
-        ``(history dict, seconds)``.
-    """
-    steps = _check_int(steps, "fit_for_steps", "steps", 1)
-    log_every = _check_int(log_every, "fit_for_steps", "log_every", 1)
-    chunk = steps if steps <= log_every else next(
-        (c for c in range(log_every, max(1, log_every // 2) - 1, -1) if steps % c == 0), steps)
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
-    start = time.perf_counter()
-    history = model.fit(dataset, steps_per_epoch=chunk, epochs=steps // chunk, shuffle=False, verbose=verbose,
-                        callbacks=callbacks)
-    return history.history, time.perf_counter() - start
 
 
 # ---------------------------------------------------------------------- the RIP loss
@@ -267,7 +163,7 @@ def calibrate_measurement(operator, images, pairs=2000, seed=0):
 
 # ---------------------------------------------------------------------- the model
 @keras.saving.register_keras_serializable(package="ambient_dcs")
-class DeepCompressedSensing(keras.Model):
+class DeepCompressedSensing(GenerativeTrainer):
     """DCS: a generator, a measurement and a learned ``T``-step latent optimiser, trained together.
 
     Args:
@@ -300,9 +196,11 @@ class DeepCompressedSensing(keras.Model):
         image_shape, latent_dim, measurement_shape: read from the parts.
     """
 
+    OPTIMIZERS = ("optimizer", "measurement_optimizer")
+    PARTS = ("generator", "operator")
+
     def __init__(self, generator, operator, latent_steps=3, rip_weight=1.0, update="joint", step_size=0.01,
                  project="norm", second_order=True, seed=None, **kwargs):
-        super().__init__(**kwargs)
         owner = "DeepCompressedSensing"
         latent_steps, step_size = _check_common(owner, latent_steps, step_size, project, seed)
         rip_weight = _check_float(rip_weight, owner, "rip_weight")
@@ -311,6 +209,8 @@ class DeepCompressedSensing(keras.Model):
         if not isinstance(operator, measurements.Operator):
             raise ValueError(f"{owner}: expected operator to be a measurements.Operator; "
                              f"received {type(operator).__name__}.")
+        super().__init__(seed=seed, metric_names=(
+            "loss", "measurement_error", "rip_loss", "reconstruction_error", "latent_shift", "step_size"), **kwargs)
         self.latent_dim = _latent_dim_of(generator, owner)
         self.image_shape = _image_shape_from(generator, self.latent_dim, owner)
         operator.ensure_built(self.image_shape)
@@ -327,90 +227,32 @@ class DeepCompressedSensing(keras.Model):
         self.initial_step_size = step_size
         self.project = project
         self.second_order = bool(second_order)
-        self.seed = seed
         self.log_step_size = _log_step_weight(self, step_size)
-        self._seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in (
-            "loss", "measurement_error", "rip_loss", "reconstruction_error", "latent_shift")}
-        self.step_size_tracker = keras.metrics.Mean(name="step_size")
-        self.measurement_optimizer = None
         self._reconstruct_graph = None
         self.built = True
 
-    # ------------------------------------------------------------------ Keras plumbing
-    def compile(self, optimizer=None, measurement_optimizer=None, **kwargs):
-        """Sets the optimiser(s) (default Adam(1e-4), TF default betas, as the original).
+    # ------------------------------------------------------------------ the contract
+    def settings(self):
+        return {"latent_steps": self.latent_steps, "rip_weight": self.rip_weight, "update": self.update,
+                "step_size": self.initial_step_size, "project": self.project, "second_order": self.second_order}
 
-        Args:
-            optimizer: trains the generator and the step size (and, with ``update="joint"``, the
-                measurement).
-            measurement_optimizer: trains the measurement when ``update="alternating"``
-                (default Adam(1e-4)); must not be given otherwise.
-            **kwargs: ``keras.Model.compile`` arguments (``jit_compile``, ``steps_per_execution``…).
-        """
-        for key in ("loss", "metrics"):
-            if kwargs.get(key) is not None:
-                raise ValueError(f"DeepCompressedSensing.compile: {key}= is not used; the losses are the model's.")
-            kwargs.pop(key, None)
-        if measurement_optimizer is not None and self.update != "alternating":
-            raise ValueError("DeepCompressedSensing.compile: measurement_optimizer= is only used with "
-                             f"update='alternating'; this model has update={self.update!r}.")
-        optimizer = loss_scaled(keras.optimizers.Adam(1e-4) if optimizer is None else keras.optimizers.get(optimizer))
-        super().compile(optimizer=optimizer, **kwargs)
-        if self.update == "alternating":
-            measurement_optimizer = loss_scaled(keras.optimizers.Adam(1e-4) if measurement_optimizer is None
-                                                else keras.optimizers.get(measurement_optimizer))
-            if measurement_optimizer is optimizer:
-                raise ValueError("DeepCompressedSensing.compile: optimizer and measurement_optimizer must be two "
-                                 "different objects (each keeps state for its own variables).")
-            self.measurement_optimizer = measurement_optimizer
-            if not measurement_optimizer.built:
-                measurement_optimizer.build(self._measurement_variables())
-        if not self.optimizer.built:
-            self.optimizer.build(self._main_variables())
+    def default_optimizer(self, name):
+        return keras.optimizers.Adam(1e-4)  # the original: Adam(1e-4), TF default betas, for both
 
-    def _main_variables(self):
+    def uses_optimizer(self, name):
+        # "optimizer" trains G and s (and, joint, the measurement); "measurement_optimizer" trains the
+        # measurement on its own with update="alternating" only.
+        return name == "optimizer" or self.update == "alternating"
+
+    def optimizer_variables(self, name):
+        if name == "measurement_optimizer":
+            return list(self.operator.trainable_variables)
         own = list(self.generator.trainable_variables)
         if self.latent_steps > 0:  # with T = 0, s has no effect and would get no gradient
             own.append(self.log_step_size)
         if self.update == "joint":
             own += list(self.operator.trainable_variables)
         return own
-
-    def _measurement_variables(self):
-        return list(self.operator.trainable_variables)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "operator": keras.saving.serialize_keras_object(self.operator),
-            "latent_steps": self.latent_steps, "rip_weight": self.rip_weight, "update": self.update,
-            "step_size": self.initial_step_size, "project": self.project, "second_order": self.second_order,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "operator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-    def get_compile_config(self):
-        return optimizers_compile_config(self, optimizer=getattr(self, "optimizer", None),
-                                         measurement_optimizer=self.measurement_optimizer)
-
-    def compile_from_config(self, config):
-        compile_with_optimizers(self, config)
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values()) + [self.step_size_tracker]
-
-    def call(self, z, training=False):
-        """``G(z)``."""
-        return self.generator(z, training=training)
 
     def step_size(self):
         """The learned latent step size ``s = exp(log_step_size)`` (a float)."""
@@ -465,47 +307,39 @@ class DeepCompressedSensing(keras.Model):
             return {}
         return self.operator.sample_theta(n, seed=seed, image_shape=self.image_shape)
 
+    def _track_all(self, parts):
+        return self.track(**parts, step_size=tf.exp(self.log_step_size))
+
     # ------------------------------------------------------------------ the step
     def train_step(self, data):
-        if getattr(self, "optimizer", None) is None:
-            raise ValueError("DeepCompressedSensing: call compile() before fit().")
+        self._require_compiled()
         x = self._unpack(data)
         n = tf.shape(x)[0]
-        seeds = _seed_splits(self._seed_generator, 2)
-        # Draws for the global batch, this replica's rows (see ambient_dcs.distribute).
-        z0 = replica_rows(lambda rows: tf.random.stateless_normal(tf.stack([rows, self.latent_dim]), seeds[0]), n)
-        theta = replica_rows(lambda rows: self._theta(rows, seeds[1]), n)
-        main_vars = self._main_variables()
-        with tf.GradientTape(persistent=self.update == "alternating") as tape:
+        seeds = self.step_seeds(2)
+        z0 = self.training_latent(n, seeds[0])
+        theta = self.global_draw(lambda rows: self._theta(rows, seeds[1]), n)
+        alternating = self.update == "alternating"
+        with tf.GradientTape(persistent=alternating) as tape:
             parts = self._loss_terms(x, z0, theta, training=True)
             rip = self.rip_weight * parts["rip_loss"]
-            loss = parts["measurement_error"] + rip
-            main_loss = scale_loss(loss if self.update == "joint" else parts["measurement_error"], self.optimizer)
-            rip_scaled = scale_loss(rip, getattr(self, "measurement_optimizer", None))  # inside the tape, so they are differentiated
-        grads = tape.gradient(main_loss, main_vars)
-        self.optimizer.apply_gradients(zip(grads, main_vars))
-        if self.update == "alternating":
-            f_vars = self._measurement_variables()
-            f_grads = tape.gradient(rip_scaled, f_vars)
-            self.measurement_optimizer.apply_gradients(zip(f_grads, f_vars))
-            del tape
-        parts["loss"] = loss
-        for name, tracker in self.trackers.items():
-            tracker.update_state(parts[name])
-        self.step_size_tracker.update_state(tf.exp(self.log_step_size))
-        return {m.name: m.result() for m in self.metrics}
+            parts["loss"] = parts["measurement_error"] + rip
+            # joint: one loss for everything; alternating: G and s fit the measurements, F the RIP loss.
+            main = scale_loss(parts["measurement_error"] if alternating else parts["loss"], self.optimizer)
+            rip_scaled = scale_loss(rip, self.measurement_optimizer) if alternating else None
+        for name, loss in (("optimizer", main), ("measurement_optimizer", rip_scaled)):
+            if name in self.optimizers:
+                variables = self.optimizer_variables(name)
+                self.optimizers[name].apply_gradients(zip(tape.gradient(loss, variables), variables))
+        del tape
+        return self._track_all(parts)
 
     def test_step(self, data):
         x = self._unpack(data)
         n = tf.shape(x)[0]
-        seeds = _seed_splits(self._seed_generator, 2)
-        z0 = tf.random.stateless_normal(tf.stack([n, self.latent_dim]), seeds[0])
-        parts = self._loss_terms(x, z0, self._theta(n, seeds[1]), training=False)
+        seeds = self.step_seeds(2)
+        parts = self._loss_terms(x, self.latent(n, seeds[0]), self._theta(n, seeds[1]), training=False)
         parts["loss"] = parts["measurement_error"] + self.rip_weight * parts["rip_loss"]
-        for name, tracker in self.trackers.items():
-            tracker.update_state(parts[name])
-        self.step_size_tracker.update_state(tf.exp(self.log_step_size))
-        return {m.name: m.result() for m in self.metrics}
+        return self._track_all(parts)
 
     # ------------------------------------------------------------------ reconstruction (the fast path)
     def _reconstruct_batch(self, y, theta, z0):
@@ -526,7 +360,7 @@ class DeepCompressedSensing(keras.Model):
             verbose: 1 shows a progress bar over images.
 
         Returns:
-            A :class:`ambient_dcs.reconstruct.Reconstruction`: ``x`` ``(N, H, W, C)`` in [0, 1],
+            A :class:`ambient_dcs.reconstruction.base.Reconstruction`: ``x`` ``(N, H, W, C)`` in [0, 1],
             ``measurement_error`` ``(N,)`` (``Σ_j (y_j − F(x̂)_j)²``), ``z`` ``(N, k)``,
             ``steps`` (= ``latent_steps``), ``wall_time`` (seconds).
 
@@ -579,7 +413,7 @@ class DeepCompressedSensing(keras.Model):
         """Measures images with the model's operator (noise-free) and reconstructs them.
 
         Convenience for evaluation: ``reconstruct(measure(x))``; random operators draw θ with
-        ``seed``. Returns a :class:`~ambient_dcs.reconstruct.Reconstruction` (its ``wall_time``
+        ``seed``. Returns a :class:`~ambient_dcs.reconstruction.base.Reconstruction` (its ``wall_time``
         covers the reconstruction only).
         """
         x = np.asarray(x, np.float32)

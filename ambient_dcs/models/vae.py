@@ -15,7 +15,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .distribute import loss_scaled, replica_rows, scale_loss
+from ..training.distribute import scale_loss
+from .base import GenerativeTrainer
 
 __all__ = ["VAE"]
 
@@ -23,7 +24,7 @@ _EPS = 1e-7  # clipping of probabilities when the decoder exposes no "logits" la
 
 
 @keras.saving.register_keras_serializable(package="ambient_dcs")
-class VAE(keras.Model):
+class VAE(GenerativeTrainer):
     """A VAE with a Bernoulli likelihood and a standard normal prior (Kingma & Welling).
 
     ``z = mu + exp(log_var / 2) · ε`` with ``ε ~ N(0, I)`` drawn from a seeded
@@ -48,15 +49,13 @@ class VAE(keras.Model):
     posterior mean; deterministic). ``generator`` is the decoder. Saves and loads as ``.keras``.
     """
 
+    PARTS = ("encoder", "decoder")
+
     def __init__(self, encoder, decoder, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, metric_names=("loss", "reconstruction", "kl"), **kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
-        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.latent_dim = int(decoder.input_shape[-1])
         # A function (not tracked as a layer) giving the decoder's logits, sharing its weights.
         self._logits_fn = self._make_logits_fn(decoder)
         self.built = encoder.built and decoder.built
@@ -86,21 +85,8 @@ class VAE(keras.Model):
         """The decoder: ``z (N, latent_dim) → x (N, H, W, C)`` in [0, 1]."""
         return self.decoder
 
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
-
-    def compile(self, optimizer=None, **kwargs):
-        """Compiles with ``keras.optimizers.Adam(1e-3)`` unless another optimizer is given."""
-        if optimizer is None:
-            optimizer = keras.optimizers.Adam(1e-3)
-        super().compile(optimizer=loss_scaled(keras.optimizers.get(optimizer)), **kwargs)
-
-    def compile_from_config(self, config):
-        # Keras skips this for models with a custom compile(); ours takes the same arguments.
-        self.compile(**keras.saving.deserialize_keras_object(config))
-        if self.built:
-            self.optimizer.build(self.trainable_variables)  # so saved optimizer state can load
+    def default_optimizer(self, name):
+        return keras.optimizers.Adam(1e-3)
 
     def build(self, input_shape=None):
         # Encoder and decoder are functional models, built at construction.
@@ -113,11 +99,11 @@ class VAE(keras.Model):
     # ------------------------------------------------------------------ loss
     def sample_z(self, mu, log_var):
         """Reparameterised draw ``mu + exp(log_var / 2) · ε``."""
-        # Drawn for the global batch, this replica's rows (see ambient_dcs.distribute): the same
+        # Drawn for the global batch, this replica's rows (see ambient_dcs.training.distribute): the same
         # seed gives the same ε on one device or several.
-        seed = self.seed_generator.next()
-        eps = replica_rows(lambda rows: tf.random.stateless_normal(tf.stack([rows, tf.shape(mu)[1]]), seed,
-                                                                    dtype=mu.dtype), tf.shape(mu)[0])
+        seed = self._seed_generator.next()
+        eps = self.global_draw(lambda rows: tf.random.stateless_normal(tf.stack([rows, tf.shape(mu)[1]]), seed,
+                                                                        dtype=mu.dtype), tf.shape(mu)[0])
         return mu + tf.exp(0.5 * log_var) * eps
 
     def compute_losses(self, x, training=False):
@@ -136,41 +122,20 @@ class VAE(keras.Model):
         kl = tf.reduce_mean(tf.reduce_sum(0.5 * (tf.square(mu) + tf.exp(log_var) - 1.0 - log_var), axis=1))
         return reconstruction + kl, reconstruction, kl
 
-    def _update_metrics(self, loss, reconstruction, kl):
-        self.loss_tracker.update_state(loss)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
-
     @staticmethod
     def _images(data):
         return data[0] if isinstance(data, (tuple, list)) else data  # (x,) / (x, labels) / x
 
     def train_step(self, data):
+        self._require_compiled()
         x = self._images(data)
         with tf.GradientTape() as tape:
             loss, reconstruction, kl = self.compute_losses(x, training=True)
             scaled = scale_loss(loss, self.optimizer)  # inside the tape, so it is differentiated
         weights = self.trainable_weights
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
-        return self._update_metrics(loss, reconstruction, kl)
+        return self.track(loss=loss, reconstruction=reconstruction, kl=kl)
 
     def test_step(self, data):
-        return self._update_metrics(*self.compute_losses(self._images(data), training=False))
-
-    # ------------------------------------------------------------------ serialisation
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        encoder = keras.saving.deserialize_keras_object(config.pop("encoder"))
-        decoder = keras.saving.deserialize_keras_object(config.pop("decoder"))
-        return cls(encoder, decoder, **config)
+        loss, reconstruction, kl = self.compute_losses(self._images(data), training=False)
+        return self.track(loss=loss, reconstruction=reconstruction, kl=kl)

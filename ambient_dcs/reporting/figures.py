@@ -1,7 +1,7 @@
 """PNG figures shared by callbacks and recipes (matplotlib, Agg canvas, no pyplot state).
 
 Example:
-    >>> from ambient_dcs.figures import save_image_grid
+    >>> from ambient_dcs.reporting import save_image_grid
     >>> save_image_grid(gan.sample(64, seed=0), "results/samples.png", title="epoch 10")
 """
 

@@ -8,11 +8,11 @@ learns the distribution of the clean images.
 
 :class:`AmbientGAN` is a ``keras.Model`` with a custom ``train_step`` (in the style of the keras.io
 ``wgan_gp.py`` / ``dcgan_overriding_train_step.py`` examples), so ``model.fit(dataset, callbacks=…)``
-gives progress bars, TensorBoard, checkpoints and resume (see :mod:`ambient_dcs.callbacks`).
+gives progress bars, TensorBoard, checkpoints and resume (see :mod:`ambient_dcs.training.callbacks`).
 
 Example:
     >>> import measurements as M
-    >>> from ambient_dcs.ambientgan import AmbientGAN
+    >>> from ambient_dcs.models import AmbientGAN
     >>> op = M.PixelDrop(0.9, noise=M.GaussianNoise(0.1))
     >>> gan = AmbientGAN(generator, critic, op, seed=0)     # WGAN-GP, 5 critic steps, z ~ U[-1, 1]
     >>> gan.compile()                                       # Adam(2e-4, 0.5, 0.9999) for G and D
@@ -65,12 +65,12 @@ variable, saved in checkpoints, so a resumed run continues the same stream.
 
 Several devices: build and compile the trainer inside ``strategy.scope()`` of a ``tf.distribute``
 strategy and ``fit`` on global batches; losses are scaled per replica and ``z``, θ, α are drawn
-for the global batch (:mod:`ambient_dcs.distribute`), so the same seed gives the same first step
+for the global batch (:mod:`ambient_dcs.training.distribute`), so the same seed gives the same first step
 on one device or two (operator noise aside).
 
 Saving: ``gan.generator.save("prior.keras")`` is the prior to use elsewhere (a plain Keras model).
 ``gan.save("gan.keras")`` stores the whole trainer (parts, settings, both optimizers and their
-state); load it with ``keras.saving.load_model`` after ``import ambient_dcs.ambientgan``.
+state); load it with ``keras.saving.load_model`` after ``import ambient_dcs``.
 """
 
 from __future__ import annotations
@@ -83,19 +83,14 @@ import tensorflow as tf
 
 import measurements
 
-from .compile_config import compile_with_optimizers, optimizers_compile_config
-from .distribute import loss_scaled, replica_rows, replica_seed, scale_loss
+from ..training.distribute import replica_seed, scale_loss
+from .base import LATENT_DISTRIBUTIONS, GenerativeTrainer
+from .losses import GAN_LOSSES, gradient_penalty
 
-__all__ = ["AmbientGAN", "unmeasure_dataset", "measure_dataset", "MODES", "LOSSES", "LATENT_DISTRIBUTIONS"]
+__all__ = ["AmbientGAN", "MODES", "LOSSES", "LATENT_DISTRIBUTIONS"]
 
 MODES = ("ambient", "ignore", "unmeasure")
-LOSSES = ("wgan-gp", "dcgan", "lsgan")
-LATENT_DISTRIBUTIONS = ("uniform", "normal")
-
-
-def _default_optimizer():
-    # The MNIST WGAN-GP scripts of the original: Adam(2e-4, beta1 0.5, beta2 0.9999).
-    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9999)
+LOSSES = tuple(GAN_LOSSES)
 
 
 def _batch_size(t):
@@ -107,7 +102,7 @@ def _shape_str(shape):
 
 
 @keras.saving.register_keras_serializable(package="ambient_dcs")
-class AmbientGAN(keras.Model):
+class AmbientGAN(GenerativeTrainer):
     """A GAN trained from measurements through a known measurement operator.
 
     Args:
@@ -118,7 +113,8 @@ class AmbientGAN(keras.Model):
             output, one score per example.
         operator: a :class:`measurements.Operator` (any operator of the library or a subclass).
         mode: ``"ambient"``, ``"ignore"`` or ``"unmeasure"``.
-        loss: ``"wgan-gp"``, ``"dcgan"`` or ``"lsgan"``.
+        loss: a name of :data:`ambient_dcs.models.losses.GAN_LOSSES`: ``"wgan-gp"``, ``"dcgan"``
+            (= ``"non-saturating"``), ``"lsgan"`` or ``"hinge"``.
         d_steps: discriminator updates per generator update (5 for WGAN-GP on MNIST).
         latent_dim: size of ``z``; defaults to ``generator.input_shape[-1]``.
         latent_distribution: ``"uniform"`` (U[−1, 1], the original's default) or ``"normal"``.
@@ -139,13 +135,15 @@ class AmbientGAN(keras.Model):
         d_optimizer, g_optimizer: set by :meth:`compile`; both are saved in weight checkpoints.
     """
 
+    OPTIMIZERS = ("g_optimizer", "d_optimizer")
+    PARTS = ("generator", "discriminator", "operator")
+
     def __init__(self, generator, discriminator, operator, mode="ambient", loss="wgan-gp", d_steps=5,
                  latent_dim=None, latent_distribution="uniform", gp_weight=10.0, seed=None, **kwargs):
-        super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"AmbientGAN: expected mode in {list(MODES)}; received {mode!r}.")
-        if loss not in LOSSES:
-            raise ValueError(f"AmbientGAN: expected loss in {list(LOSSES)}; received {loss!r}.")
+        if loss not in GAN_LOSSES:
+            raise ValueError(f"AmbientGAN: expected loss in {list(GAN_LOSSES)}; received {loss!r}.")
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"AmbientGAN: expected latent_distribution in {list(LATENT_DISTRIBUTIONS)}; "
                              f"received {latent_distribution!r}.")
@@ -165,18 +163,18 @@ class AmbientGAN(keras.Model):
             if latent_dim is None:
                 raise ValueError("AmbientGAN: cannot read the latent size from generator.input_shape; "
                                  "pass latent_dim=.")
+        self.gan_loss = GAN_LOSSES[loss]
+        names = ("d_loss", "g_loss") + (("gp",) if self.gan_loss.gradient_penalty else ()) + self._extra_metric_names
+        super().__init__(seed=seed, metric_names=names, **kwargs)
         self.mode = mode
         self.loss_name = loss
         self.d_steps = int(d_steps)
         self.latent_dim = int(latent_dim)
         self.latent_distribution = latent_distribution
         self.gp_weight = gp_weight
-        self.seed = seed
         self.generator = generator
         self.discriminator = discriminator
         self.operator = operator
-        self._seed_generator = keras.random.SeedGenerator(seed)
-        self._sample_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
 
         # Build the three parts eagerly (no variable is ever created inside the traced step) and
         # read the shapes from real outputs rather than trusting declarations.
@@ -214,109 +212,25 @@ class AmbientGAN(keras.Model):
                 out.shape.rank == 2 and out.shape[-1] != 1):
             raise ValueError(f"AmbientGAN: the discriminator must return one score per example, (N, 1) or "
                              f"(N,); it returned {out!r}.")
-
-        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
-        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.gp_tracker = keras.metrics.Mean(name="gp") if loss == "wgan-gp" else None
-        self.g_optimizer = None
-        self.d_optimizer = None
         self.built = True
 
-    # ------------------------------------------------------------------ Keras plumbing
-    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
-        """Sets the two optimizers (default: Adam(2e-4, beta_1=0.5, beta_2=0.9999) each).
+    # ------------------------------------------------------------------ the contract
+    def settings(self):
+        return {"mode": self.mode, "loss": self.loss_name, "d_steps": self.d_steps, "latent_dim": self.latent_dim,
+                "latent_distribution": self.latent_distribution, "gp_weight": self.gp_weight}
 
-        Other keyword arguments go to ``keras.Model.compile`` (``jit_compile``, ``run_eagerly``,
-        ``steps_per_execution``). The optimizers are built here, so their state exists before a
-        checkpoint is restored and is part of ``save_weights`` / ``BackupAndRestore``.
-        """
-        for key in ("optimizer", "loss", "metrics"):
-            if kwargs.get(key) is not None:
-                raise ValueError(f"AmbientGAN.compile: {key}= is not used; pass g_optimizer= and d_optimizer=.")
-            kwargs.pop(key, None)
-        super().compile(optimizer=None, **kwargs)
-        g_optimizer = loss_scaled(_default_optimizer() if g_optimizer is None else keras.optimizers.get(g_optimizer))
-        d_optimizer = loss_scaled(_default_optimizer() if d_optimizer is None else keras.optimizers.get(d_optimizer))
-        if g_optimizer is d_optimizer:
-            raise ValueError("AmbientGAN.compile: g_optimizer and d_optimizer must be two different "
-                             "optimizer objects (each keeps state for its own variables).")
-        self.g_optimizer = g_optimizer
-        self.d_optimizer = d_optimizer
-        if not g_optimizer.built:
-            g_optimizer.build(self.generator_variables())
-        if not d_optimizer.built:
-            d_optimizer.build(self.discriminator.trainable_variables)
+    def default_optimizer(self, name):
+        # The MNIST WGAN-GP scripts of the original: Adam(2e-4, beta1 0.5, beta2 0.9999), for G and D.
+        return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, beta_2=0.9999)
 
-    def get_config(self):
-        return {
-            "name": self.name,
-            "generator": keras.saving.serialize_keras_object(self.generator),
-            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
-            "operator": keras.saving.serialize_keras_object(self.operator),
-            "mode": self.mode, "loss": self.loss_name, "d_steps": self.d_steps, "latent_dim": self.latent_dim,
-            "latent_distribution": self.latent_distribution, "gp_weight": self.gp_weight, "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("generator", "discriminator", "operator"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
-
-    def get_compile_config(self):
-        return optimizers_compile_config(self, g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer)
-
-    def compile_from_config(self, config):
-        compile_with_optimizers(self, config)
-
-    @property
-    def metrics(self):
-        trackers = [self.d_loss_tracker, self.g_loss_tracker]
-        return trackers + ([self.gp_tracker] if self.gp_tracker is not None else [])
-
-    def call(self, z, training=False):
-        """``G(z)``: so ``model(z)`` and ``model.predict(z)`` generate images."""
-        return self.generator(z, training=training)
-
-    # ------------------------------------------------------------------ sampling
-    def sample_latent(self, n, seed=None):
-        """Draws ``n`` latent vectors from the prior (a tensor ``(n, latent_dim)``).
-
-        ``seed``: an int for a fixed draw; ``None`` draws from a generator kept apart from the
-        training stream (sampling does not change the course of training).
-        """
-        if seed is None:
-            seed = self._sample_seed_generator.next()
-        else:
-            seed = tf.constant([int(seed), 0], tf.int64)
-        return self._latent(n, seed)
-
-    def sample(self, n, seed=None, batch_size=256):
-        """``n`` generated images as a NumPy array ``(n, H, W, C)`` (``seed`` as in :meth:`sample_latent`)."""
-        z = self.sample_latent(int(n), seed)
-        chunks = [np.asarray(self.generator(z[i:i + batch_size], training=False))
-                  for i in range(0, int(n), batch_size)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, *self.image_shape), np.float32)
+    def optimizer_variables(self, name):
+        net = self.generator if name == "g_optimizer" else self.discriminator
+        return net.trainable_variables
 
     # ------------------------------------------------------------------ pieces of the step
-    def _seeds(self, count):
-        seed = tf.cast(self._seed_generator.next(), tf.int64)
-        return tf.random.experimental.stateless_split(seed, num=count)
-
-    def _latent(self, n, seed):
-        shape = tf.stack([tf.cast(n, tf.int32), self.latent_dim]) if tf.is_tensor(n) else [n, self.latent_dim]
-        if self.latent_distribution == "uniform":
-            return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
-        return tf.random.stateless_normal(shape, seed)
-
-    def _training_latent(self, n, seed):
-        """``z`` for a training step: this replica's rows of a draw for the global batch."""
-        return replica_rows(lambda rows: self._latent(rows, seed), n)
-
     def _sample_theta(self, n, seed):
         """θ for a training step: this replica's rows of a draw for the global batch."""
-        return replica_rows(lambda rows: self.operator.sample_theta(rows, seed=seed, image_shape=self.image_shape), n)
+        return self.global_draw(lambda rows: self.operator.sample_theta(rows, seed=seed, image_shape=self.image_shape), n)
 
     def _d_input(self, y, theta):
         """What D sees for measurements ``y`` taken with θ."""
@@ -346,10 +260,6 @@ class AmbientGAN(keras.Model):
         if t.shape.rank != len(expected) + 1 or any(g is not None and g != e for g, e in zip(got, expected)):
             raise ValueError(f"AmbientGAN: expected {what} of shape (N, {', '.join(map(str, expected))}); "
                              f"received shape {_shape_str(t.shape)}.")
-
-    def generator_variables(self):
-        """The variables the generator update trains (subclasses add their own)."""
-        return self.generator.trainable_variables
 
     def _real_input(self, x, y, theta, seeds):
         """D's input for the real batch, its size, and the real measurements and θ behind it.
@@ -387,7 +297,7 @@ class AmbientGAN(keras.Model):
 
     def _fake_input(self, n, seeds, training):
         """D's input for ``n`` generated samples: measured (ambient) or not."""
-        x = self.generator(self._training_latent(n, seeds[0]), training=training)
+        x = self.generator(self.training_latent(n, seeds[0]), training=training)
         if self.mode != "ambient":
             return x
         theta = self._sample_theta(n, seeds[1])
@@ -398,151 +308,54 @@ class AmbientGAN(keras.Model):
         out = self.discriminator(inputs, training=training)
         return tf.reshape(tf.cast(out, "float32"), [-1])
 
-    def _d_loss(self, real, fake):
-        if self.loss_name == "wgan-gp":
-            return tf.reduce_mean(fake) - tf.reduce_mean(real)
-        if self.loss_name == "dcgan":
-            bce = tf.nn.sigmoid_cross_entropy_with_logits
-            return (tf.reduce_mean(bce(labels=tf.ones_like(real), logits=real))
-                    + tf.reduce_mean(bce(labels=tf.zeros_like(fake), logits=fake)))
-        return 0.5 * tf.reduce_mean(tf.square(real - 1.0)) + 0.5 * tf.reduce_mean(tf.square(fake))
-
-    def _g_loss(self, fake):
-        if self.loss_name == "wgan-gp":
-            return -tf.reduce_mean(fake)
-        if self.loss_name == "dcgan":  # non-saturating: -log D(G(z))
-            return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(fake), logits=fake))
-        return 0.5 * tf.reduce_mean(tf.square(fake - 1.0))
-
     def _gradient_penalty(self, real, fake, n, seed):
-        """``mean((‖∇D(x̂)‖₂ − 1)²)`` at ``x̂ = real + α(fake − real)``, α ~ U[0, 1] per example.
+        """WGAN-GP penalty at interpolates of real and fake discriminator inputs, α ~ U[0, 1] per example.
 
         The interpolates are measurements (ambient mode), as in the original; with θ exposed, the θ
         features are interpolated with the same α and the norm is over both inputs (the original
         appended the angles to the measurement vector). D runs with ``training=False`` here, as the
         original.
         """
-        alpha = replica_rows(lambda rows: tf.random.stateless_uniform(tf.reshape(rows, [1]) if tf.is_tensor(rows) else [rows],
-                                                                      seed), n)
-        reals = real if isinstance(real, list) else [real]
-        fakes = fake if isinstance(fake, list) else [fake]
-        mixed = []
-        for r, f in zip(reals, fakes):
-            a = tf.reshape(tf.cast(alpha, r.dtype), [-1] + [1] * (r.shape.rank - 1))
-            mixed.append(r + a * (f - r))
-        with tf.GradientTape() as tape:
-            tape.watch(mixed)
-            scores = self._scores(mixed if isinstance(real, list) else mixed[0], training=False)
-        grads = tape.gradient(scores, mixed)
-        # float32 whatever the compute dtype (mixed precision): the penalty is a sum of many squares.
-        squares = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(tf.cast(g, "float32")), [tf.shape(g)[0], -1]), axis=1)
-                            for g in grads])
-        norm = tf.sqrt(squares + 1e-12)
-        return tf.reduce_mean(tf.square(norm - 1.0))
+        alpha = self.global_draw(lambda rows: tf.random.stateless_uniform(tf.reshape(rows, [1]) if tf.is_tensor(rows)
+                                                                          else [rows], seed), n)
+        return gradient_penalty(lambda inputs: self._scores(inputs, training=False), real, fake, alpha)
 
     # ------------------------------------------------------------------ the step
     def train_step(self, data):
-        if self.g_optimizer is None:
-            raise ValueError("AmbientGAN: call compile() before fit().")
+        self._require_compiled()
         x, y, theta = self._unpack(data)
-        seeds = self._seeds(2 + 4 * self.d_steps + 3 + self._extra_seeds)
+        seeds = self.step_seeds(2 + 4 * self.d_steps + 3 + self._extra_seeds)
         real, n, y, theta = self._real_input(x, y, theta, seeds[0:2])
-        d_vars = self.discriminator.trainable_variables
-        g_vars = self.generator_variables()
-
-        for i in range(self.d_steps):
+        d_vars, g_vars = self.optimizer_variables("d_optimizer"), self.optimizer_variables("g_optimizer")
+        for i in range(self.d_steps):  # d_steps critic updates on the same real batch, fresh z, θ', noise, α
             s = seeds[2 + 4 * i: 6 + 4 * i]
             fake = self._fake_input(n, s[:3], training=True)
             with tf.GradientTape() as tape:
-                d_loss = self._d_loss(self._scores(real, training=True), self._scores(fake, training=True))
-                if self.loss_name == "wgan-gp":
+                d_loss = self.gan_loss.discriminator(self._scores(real, training=True), self._scores(fake, training=True))
+                if self.gan_loss.gradient_penalty:
                     gp = self._gradient_penalty(real, fake, n, s[3])
                     d_loss = d_loss + self.gp_weight * gp
                 scaled = scale_loss(d_loss, self.d_optimizer)  # inside the tape, so it is differentiated
-            grads = tape.gradient(scaled, d_vars)
-            self.d_optimizer.apply_gradients(zip(grads, d_vars))
-            self.d_loss_tracker.update_state(d_loss)
-            if self.gp_tracker is not None:
-                self.gp_tracker.update_state(gp)
-
+            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+            self.track(d_loss=d_loss, **({"gp": gp} if self.gan_loss.gradient_penalty else {}))
         g_seeds = seeds[2 + 4 * self.d_steps:]
         with tf.GradientTape() as tape:
             fake = self._fake_input(n, g_seeds[:3], training=True)
-            g_loss = self._g_loss(self._scores(fake, training=True))
+            g_loss = self.gan_loss.generator(self._scores(fake, training=True))
             total = g_loss + self._extra_generator_loss(y, theta, n, g_seeds[3:])
             scaled = scale_loss(total, self.g_optimizer)
-        grads = tape.gradient(scaled, g_vars)
-        self.g_optimizer.apply_gradients(zip(grads, g_vars))
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        return self.track(g_loss=g_loss)
 
-    #: Seeds the generator step draws for :meth:`_extra_generator_loss`.
+    #: Seeds the generator step draws for :meth:`_extra_generator_loss`, and the metrics it tracks.
     _extra_seeds = 0
+    _extra_metric_names = ()
 
     def _extra_generator_loss(self, y, theta, n, seeds):
         """A term added to the generator loss, from the real measurements ``y`` (θ) of the step.
 
-        Zero here; :class:`ambient_dcs.learned_inversion.AmbientGANWithInversion` adds the
+        Zero here; :class:`ambient_dcs.models.inversion.AmbientGANWithInversion` adds the
         measurement error of its learned latent optimisation. It must track its own metrics.
         """
         return 0.0
 
-
-# ---------------------------------------------------------------------- dataset helpers
-def _theta_slice(theta, start, stop):
-    if not theta:
-        return None
-    return {k: np.asarray(v)[start:stop] for k, v in theta.items()}
-
-
-def unmeasure_dataset(operator, y, theta=None, method="auto", batch_size=256):
-    """Inverts a whole set of measurements with a classical method, for ``mode="unmeasure"``.
-
-    The inverses (``measurements.unmeasure``: Wiener, blur fill, biharmonic inpainting,
-    pseudo-inverse) are NumPy / scikit-image, so they run once, up front, batch by batch.
-
-    Args:
-        operator: the operator that produced ``y`` (its image shape must be known: built, or
-            constructed with ``image_shape=``).
-        y: measurements ``(N, *measurement_shape)``.
-        theta: the θ that produced them (a dict of arrays with first axis ``N``), needed by
-            random operators.
-        method: ``"auto"`` or a method name of ``measurements.unmeasure``.
-        batch_size: measurements inverted per call.
-
-    Returns:
-        A float32 NumPy array ``(N, H, W, C)`` in [0, 1].
-
-    Raises:
-        ValueError: if no inverse fits the operator (e.g. ``ExtractPatch``), or as ``unmeasure``.
-    """
-    if not measurements.available_methods(operator):
-        raise ValueError(f"unmeasure_dataset: no classical inverse fits {type(operator).__name__} "
-                         f"(measurements.available_methods is empty).")
-    y = np.asarray(y)
-    chunks = []
-    for start in range(0, len(y), int(batch_size)):
-        stop = start + int(batch_size)
-        chunks.append(measurements.unmeasure(operator, y[start:stop], _theta_slice(theta, start, stop), method=method))
-    if not chunks:
-        raise ValueError("unmeasure_dataset: received no measurements.")
-    return np.concatenate(chunks).astype(np.float32)
-
-
-def measure_dataset(operator, x, seed=None, batch_size=256):
-    """Measures a set of images once: returns ``(y, theta)`` as NumPy (θ a dict of arrays).
-
-    This is what an instrument would record; ``{"y": y, "theta": theta}`` is then a training set
-    for :class:`AmbientGAN` that holds no clean image. ``seed`` (an int) makes it reproducible.
-    """
-    x = np.asarray(x)
-    ys, thetas = [], []
-    for i, start in enumerate(range(0, len(x), int(batch_size))):
-        s = None if seed is None else tf.constant([int(seed), i], tf.int64)
-        y, theta = operator.measure(x[start:start + int(batch_size)], seed=s)
-        ys.append(np.asarray(y))
-        thetas.append(measurements.base.as_numpy_dict(theta))
-    if not ys:
-        raise ValueError("measure_dataset: received no images.")
-    theta = {k: np.concatenate([t[k] for t in thetas]) for k in thetas[0]}
-    return np.concatenate(ys), theta

@@ -30,11 +30,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..latent import PROJECTIONS, optimise_latents
+from ..reconstruction.learned import LearnedLatentReconstructor
 from .ambientgan import AmbientGAN
-from .latent import PROJECTIONS, optimise_latents
-from .reconstruct import Reconstruction, check_reconstruction_inputs, image_shape_of
 
-__all__ = ["AmbientGANWithInversion", "LearnedLatentReconstructor"]
+__all__ = ["AmbientGANWithInversion"]
 
 
 def _per_row_sum_of_squares(t):
@@ -46,7 +46,7 @@ class AmbientGANWithInversion(AmbientGAN):
     """AmbientGAN whose generator also learns to be inverted in ``latent_steps`` gradient steps.
 
     Args:
-        generator, discriminator, operator: as :class:`~ambient_dcs.ambientgan.AmbientGAN`
+        generator, discriminator, operator: as :class:`~ambient_dcs.models.ambientgan.AmbientGAN`
             (``mode`` must be ``"ambient"``).
         latent_steps: T, the unrolled steps (DCS: 3).
         inversion_weight: weight of the mean measurement error after T steps (per measurement
@@ -67,6 +67,7 @@ class AmbientGANWithInversion(AmbientGAN):
     """
 
     _extra_seeds = 1
+    _extra_metric_names = ("inversion",)
 
     def __init__(self, generator, discriminator, operator, latent_steps=3, inversion_weight=1.0, step_size=0.01,
                  project=None, second_order=True, **kwargs):
@@ -89,20 +90,16 @@ class AmbientGANWithInversion(AmbientGAN):
         self.second_order = bool(second_order)
         self.log_step_size = self.add_weight(
             name="log_step_size", shape=(), initializer=keras.initializers.Constant(math.log(step_size)))
-        self.inversion_tracker = keras.metrics.Mean(name="inversion")
         self._entries = float(np.prod(self.measurement_shape))
-
-    @property
-    def metrics(self):
-        return super().metrics + [self.inversion_tracker]
 
     @property
     def step_size(self):
         """The learned step size ``s`` (a float)."""
         return float(np.exp(keras.ops.convert_to_numpy(self.log_step_size)))
 
-    def generator_variables(self):
-        return list(self.generator.trainable_variables) + [self.log_step_size]
+    def optimizer_variables(self, name):
+        extra = [self.log_step_size] if name == "g_optimizer" else []  # s is trained with G
+        return list(super().optimizer_variables(name)) + extra
 
     def _extra_generator_loss(self, y, theta, n, seeds):
         if y is None:
@@ -112,7 +109,7 @@ class AmbientGANWithInversion(AmbientGAN):
                 f"AmbientGANWithInversion: {type(self.operator).__name__} is random, so measurement batches "
                 f"need their θ for the inversion loss: {{'y': y, 'theta': {{{', '.join(map(repr, self.operator.theta_keys))}: ...}}}}.")
         theta = {k: theta[k] for k in self.operator.theta_keys} if self.operator.is_random else {}
-        z0 = self._training_latent(n, seeds[0])
+        z0 = self.training_latent(n, seeds[0])
 
         def error_fn(z):
             x = self.generator(z, training=True)
@@ -121,7 +118,7 @@ class AmbientGANWithInversion(AmbientGAN):
         z = optimise_latents(error_fn, z0, self.latent_steps, tf.exp(self.log_step_size), project=self.project,
                              second_order=self.second_order)
         error = tf.reduce_mean(error_fn(z)) / self._entries
-        self.inversion_tracker.update_state(error)
+        self.track(inversion=error)
         return self.inversion_weight * tf.cast(error, "float32")
 
     def reconstructor(self, restarts=4, batch_size=256, seed=0):
@@ -130,87 +127,7 @@ class AmbientGANWithInversion(AmbientGAN):
             self.generator, self.operator, steps=self.latent_steps, step_size=self.step_size, project=self.project,
             restarts=restarts, latent_distribution=self.latent_distribution, batch_size=batch_size, seed=seed)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(latent_steps=self.latent_steps, inversion_weight=self.inversion_weight,
-                      step_size=self.initial_step_size, project=self.project, second_order=self.second_order)
-        return config
+    def settings(self):
+        return dict(super().settings(), latent_steps=self.latent_steps, inversion_weight=self.inversion_weight,
+                    step_size=self.initial_step_size, project=self.project, second_order=self.second_order)
 
-
-class LearnedLatentReconstructor:
-    """Reconstruction by a few learned gradient steps on the latent (the DCS fast path).
-
-    ``z ← z − s·∇_z ‖y − A_θ(G(z))‖²`` for ``steps`` steps from ``restarts`` draws of the latent
-    prior per image (restarts are rows of one batch, one ``tf.function``); the restart with the
-    lowest measurement error is kept.
-
-    Args:
-        generator: a Keras model ``(N, k) → (N, H, W, C)`` in [0, 1].
-        operator: the measurement operator.
-        steps: T (as trained).
-        step_size: ``s`` (as learned).
-        project: projection of ``z`` (as trained): ``None``, ``"clip"`` or ``"norm"``.
-        restarts: latent draws per image.
-        latent_distribution: ``"normal"`` or ``"uniform"`` (U[−1, 1]), the generator's prior.
-        batch_size: images per graph call.
-        seed: seed of the initial latents.
-        jit_compile: compile with XLA.
-    """
-
-    def __init__(self, generator, operator, steps=3, step_size=0.01, project=None, restarts=4,
-                 latent_distribution="normal", batch_size=256, seed=0, jit_compile=False):
-        if latent_distribution not in ("normal", "uniform"):
-            raise ValueError(f"LearnedLatentReconstructor: expected latent_distribution 'normal' or 'uniform'; "
-                             f"received {latent_distribution!r}.")
-        for name, value in (("steps", steps), ("restarts", restarts), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "steps" else 1):
-                raise ValueError(f"LearnedLatentReconstructor: expected {name} to be a non-negative integer "
-                                 f"(restarts and batch_size >= 1); received {value!r}.")
-        self.generator, self.operator = generator, operator
-        self.steps, self.step_size, self.project = int(steps), float(step_size), project
-        self.restarts, self.batch_size, self.seed = int(restarts), int(batch_size), seed
-        self.latent_distribution = latent_distribution
-        self.image_shape = image_shape_of(generator)
-        self.latent_dim = int(generator.input_shape[-1])
-        # A closure per object: each reconstructor traces its own graph once, and TensorFlow does not
-        # count the traces of several reconstructors as retracing of one function.
-        self._solve = tf.function(lambda y, theta, z0: self._solve_batch(y, theta, z0), jit_compile=jit_compile,
-                                  reduce_retracing=True)
-
-    def _errors(self, z, y, theta):
-        x = self.generator(z, training=False)
-        return _per_row_sum_of_squares(y - tf.cast(self.operator.forward(x, theta), y.dtype))
-
-    def _solve_batch(self, y, theta, z0):
-        z = optimise_latents(lambda z: self._errors(z, y, theta), z0, self.steps, self.step_size,
-                             project=self.project, second_order=False)
-        return z, self._errors(z, y, theta)
-
-    def _initial(self, rng, rows):
-        if self.latent_distribution == "normal":
-            return rng.standard_normal((rows, self.latent_dim)).astype(np.float32)
-        return rng.uniform(-1.0, 1.0, (rows, self.latent_dim)).astype(np.float32)
-
-    def reconstruct(self, y, theta=None):
-        """Reconstructs ``(N, H, W, C)`` images from ``y`` (θ for random operators): a :class:`Reconstruction`."""
-        start = time.perf_counter()
-        y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, "LearnedLatentReconstructor")
-        y = tf.cast(y, tf.float32)
-        n, r, b = int(y.shape[0]), self.restarts, self.batch_size
-        rng = np.random.default_rng(self.seed)
-        z_all = np.empty((n, self.latent_dim), np.float32)
-        err_all = np.empty((n, r), np.float32)
-        for lo in range(0, n, b):
-            idx = np.arange(lo, min(lo + b, n))
-            padded = np.resize(idx, b) if n > b else idx  # one graph for every batch
-            rows = np.repeat(padded, r)
-            z, errors = self._solve(tf.gather(y, rows), {k: tf.gather(v, rows) for k, v in theta.items()},
-                                    tf.constant(self._initial(rng, len(rows))))
-            k = len(idx)
-            z = z.numpy().reshape(len(padded), r, -1)[:k]
-            err_all[idx] = errors.numpy().reshape(len(padded), r)[:k]
-            z_all[idx] = z[np.arange(k), np.argmin(err_all[idx], axis=1)]
-        x = self.generator(tf.constant(z_all), training=False).numpy()
-        best = np.argmin(err_all, axis=1)
-        return Reconstruction(x=x, z=z_all, measurement_error=err_all[np.arange(n), best], restart_errors=err_all,
-                              steps=self.steps, wall_time=time.perf_counter() - start)

@@ -1,0 +1,9 @@
+"""Training: the loop for any trainer, callbacks (resume, sample grids, divergence guard), distribution,
+and the prior-training helper of the recipes."""
+
+from .callbacks import DivergenceGuard, SampleGrid, StepBackupAndRestore, TrainingDiverged, standard_callbacks
+from .distribute import make_strategy, set_precision
+from .fit import fit_for_steps, train
+
+__all__ = ["train", "fit_for_steps", "make_strategy", "set_precision", "standard_callbacks", "StepBackupAndRestore", "SampleGrid",
+           "DivergenceGuard", "TrainingDiverged"]

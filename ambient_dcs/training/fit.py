@@ -1,0 +1,186 @@
+"""``train``: runs any trainer for an exact number of steps, with checkpoints, resume and a NaN guard.
+
+Every trainer of :mod:`ambient_dcs.models` (a :class:`~ambient_dcs.models.base.GenerativeTrainer`)
+trains through :func:`train`, and so do :func:`ambient_dcs.train_prior` and the recipes. It is
+``model.fit`` with Keras' own callbacks, arranged so that:
+
+* exactly ``steps`` training steps run (a run asked for 2,001 steps runs 2,001);
+* a checkpoint (weights, every optimizer's state, the trainer's random stream) is written atomically
+  to ``out_dir/backup`` every ``checkpoint_every`` steps and at the end;
+* the same call with the same ``out_dir`` after a crash or ``kill -9`` resumes from the last
+  checkpoint *at the same position in the data*, so the final weights equal an uninterrupted run's
+  (for a deterministic dataset: seeded shuffling); a finished run is not trained again;
+* a NaN/Inf loss stops the run and raises :class:`~ambient_dcs.training.callbacks.TrainingDiverged`;
+  the last good checkpoint is kept (a non-finite state is never saved);
+* models with a generator get PNG sample grids in ``out_dir/samples`` (fixed latents, and their
+  measurements for trainers with an operator), every run gets TensorBoard scalars in ``out_dir/logs``
+  and a progress bar.
+
+Keras' ``TerminateOnNaN`` watches ``loss`` only, while GAN trainers log ``d_loss`` / ``g_loss``:
+the :class:`~ambient_dcs.training.callbacks.DivergenceGuard` watches every logged value instead.
+``tf.data`` autotuning is switched off for the training stream: with it on, about half of the short
+``fit`` calls measured on TF 2.21 blocked 3-5 s after training while the iterator shut down
+(``benchmarks/train_overhead.py`` measures it).
+
+Example:
+    >>> gan = ad.AmbientGAN(G, D, op, seed=0); gan.compile()
+    >>> data = tf.data.Dataset.from_tensor_slices({"y": y}).shuffle(len(y), seed=0).batch(32, drop_remainder=True)
+    >>> history = ad.train(gan, data, steps=2000, out_dir="runs/gan")   # again after a crash: resumes
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from measurements.validation import check_positive_int
+
+from .callbacks import DivergenceGuard, SampleGrid, StepBackupAndRestore, TrainingDiverged, tensorboard
+
+__all__ = ["train", "StopAtStep", "fit_for_steps"]
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops ``fit`` once the model has done ``steps`` training steps (its first optimizer's iterations)."""
+
+    def __init__(self, steps, start=0):
+        super().__init__()
+        self.steps = int(steps)
+        self._step = int(start)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
+        if self._step >= self.steps:
+            self.model.stop_training = True
+
+
+def _training_stream(data, skip):
+    """The dataset repeated, positioned ``skip`` batches in, with ``tf.data`` autotuning off."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    stream = data.repeat()
+    if skip > 0:
+        stream = stream.skip(skip)
+    return stream.with_options(options)
+
+
+def _check_train_inputs(model, data, steps, checkpoint_every, seed):
+    owner = "train"
+    steps = check_positive_int(steps, owner, "steps")
+    checkpoint_every = check_positive_int(checkpoint_every, owner, "checkpoint_every")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{owner}: expected seed to be an integer >= 0; received {seed!r}.")
+    if not isinstance(model, keras.Model) or not getattr(model, "optimizers", None):
+        what = "one that is not compiled" if isinstance(model, keras.Model) else type(model).__name__
+        raise ValueError(f"{owner}: expected a compiled trainer (an ambient_dcs.models trainer after "
+                         f"model.compile()); received {what}.")
+    if not isinstance(data, tf.data.Dataset):
+        raise ValueError(f"{owner}: expected data to be a tf.data.Dataset of batches (e.g. "
+                         f"ambient_dcs.data.as_tf_dataset(x, batch_size=64)); received {type(data).__name__}.")
+    per_call = max(int(model.steps_per_execution or 1), 1)
+    if steps % per_call or checkpoint_every % per_call:
+        raise ValueError(f"{owner}: expected steps ({steps}) and checkpoint_every ({checkpoint_every}) to be multiples "
+                         f"of the model's steps_per_execution ({per_call}).")
+    return steps, checkpoint_every
+
+
+def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callbacks=(), verbose=1,
+          sample_operator=None):
+    """Trains ``model`` for exactly ``steps`` steps on ``data``, resuming from ``out_dir`` if it holds a checkpoint.
+
+    Args:
+        model: a compiled trainer (``model.optimizers`` non-empty), built in the scope of the
+            ``tf.distribute`` strategy to train with, if any.
+        data: a ``tf.data.Dataset`` of training batches (global batches under a strategy), e.g.
+            images ``(B, H, W, C)`` or ``{"y": ..., "theta": {...}}``; it is repeated as needed. Seed
+            its shuffling for an exact resume.
+        steps: total training steps of the run (resumed runs count the steps done before).
+        out_dir: the run's folder: ``backup/`` (checkpoints), ``samples/`` (PNG grids), ``logs/``
+            (TensorBoard).
+        checkpoint_every: steps between checkpoints; also the length of a Keras epoch (one progress
+            line, one sample grid and one TensorBoard point each).
+        seed: seed of the fixed latents (and θ, noise) of the sample grids.
+        callbacks: more Keras callbacks, run after the standard ones.
+        verbose: 0 silent, 1 progress bar (one line per epoch when not on a terminal), 2 one line per epoch.
+        sample_operator: operator for the measured sample grids (default: the model's ``operator``).
+
+    Returns:
+        The ``keras.callbacks.History`` of this call (empty when the run had already finished), with
+        ``seconds`` (wall time of ``fit``), ``initial_step`` (the step it resumed from, 0 for a fresh
+        start) and ``steps`` (the total now done).
+
+    Raises:
+        ValueError: bad arguments, before any work.
+        TrainingDiverged: a NaN/Inf logged value (the last good checkpoint is kept).
+    """
+    steps, checkpoint_every = _check_train_inputs(model, data, steps, checkpoint_every, seed)
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    per_epoch = min(checkpoint_every, steps)
+    backup = StepBackupAndRestore(out_dir / "backup", save_freq=checkpoint_every, delete_checkpoint=False,
+                                  verbose=verbose)
+    meta = backup.read_metadata() or {}
+    start = int(meta.get("step", 0))
+    history = keras.callbacks.History()
+    history.history, history.seconds, history.initial_step = {}, 0.0, start
+    if start >= steps:  # finished before: load it, train nothing
+        model.load_weights(os.path.join(backup.backup_dir, meta["weights"]))
+        history.steps = model.steps_done
+        if verbose:
+            print(f"train: {out_dir} holds a finished run ({start} steps); nothing to train.", flush=True)
+        return history
+    # The checkpoint callback skips the batches of its epoch it already covers; the rest are skipped here.
+    done_in_epoch = int(meta.get("batches_done", 0)) % per_epoch if meta else 0
+    standard = [backup, StopAtStep(steps, start=start)]
+    if getattr(model, "generator", None) is not None:
+        standard.append(SampleGrid(out_dir / "samples", operator=sample_operator or getattr(model, "operator", None),
+                                   seed=seed))
+    guard = DivergenceGuard()
+    standard += [tensorboard(out_dir / "logs"), guard]
+    if verbose == 1 and not sys.stdout.isatty():
+        verbose = 2
+    began = time.perf_counter()
+    model.fit(_training_stream(data, start - done_in_epoch), epochs=math.ceil(steps / per_epoch),
+              steps_per_epoch=per_epoch, callbacks=standard + list(callbacks), verbose=verbose, shuffle=False)
+    history = model.history
+    history.seconds, history.initial_step, history.steps = time.perf_counter() - began, start, model.steps_done
+    if guard.diverged is not None:
+        raise TrainingDiverged(f"{guard.diverged['message']} Checkpoints: {backup.backup_dir}.")
+    backup.save_final()
+    return history
+
+
+def fit_for_steps(model, dataset, steps, log_every=500, verbose=None, callbacks=None):
+    """Runs exactly ``steps`` training steps of ``model.fit`` on a repeating dataset, logging in chunks.
+
+    The chunk (Keras "epoch") is the largest divisor of ``steps`` between ``log_every / 2`` and
+    ``log_every`` (or all ``steps`` at once if there is none), so the total is exact and the history
+    has one entry per chunk.
+
+    Args:
+        model: a compiled Keras model (e.g. :class:`DeepCompressedSensing`, ``CSGAN``).
+        dataset: a ``tf.data.Dataset`` that repeats (at least ``steps`` batches).
+        steps: training steps (>= 1).
+        log_every: target number of steps per progress line.
+        verbose: Keras verbosity; default 1 (progress bar) on a terminal, 2 (one line per chunk) otherwise.
+        callbacks: passed to ``fit``.
+
+    Returns:
+        ``(history dict, seconds)``.
+    """
+    steps = check_positive_int(steps, "fit_for_steps", "steps")
+    log_every = check_positive_int(log_every, "fit_for_steps", "log_every")
+    chunk = steps if steps <= log_every else next(
+        (c for c in range(log_every, max(1, log_every // 2) - 1, -1) if steps % c == 0), steps)
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    start = time.perf_counter()
+    history = model.fit(dataset, steps_per_epoch=chunk, epochs=steps // chunk, shuffle=False, verbose=verbose,
+                        callbacks=callbacks)
+    return history.history, time.perf_counter() - start
