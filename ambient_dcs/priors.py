@@ -4,9 +4,9 @@ The recipes train many priors (AmbientGAN from measurements, the ``unmeasure`` a
 baselines, an oracle on clean images). :func:`train_prior` does it the same way for all of them:
 
 * builds the networks for the image and measurement shapes (:func:`build_networks`);
-* trains with ``model.fit`` and the standard callbacks (Keras progress bar, a checkpoint every
-  ``checkpoint_every`` steps with automatic resume after an interruption, PNG sample grids, TensorBoard
-  scalars, a divergence guard);
+* trains with :func:`ambient_dcs.train` (exactly ``config.steps`` steps, a progress bar, a checkpoint
+  every ``checkpoint_every`` steps with exact resume after an interruption, PNG sample grids,
+  TensorBoard scalars, a divergence guard);
 * saves the generator as ``<out>/<name>.keras`` (loads with ``keras.saving.load_model``) with its
   settings and training numbers in ``<out>/<name>.json`` and the operator config in
   ``<out>/<name>.operator.json``.
@@ -29,7 +29,6 @@ import math
 import os
 import pathlib
 import shutil
-import time
 
 import keras
 import numpy as np
@@ -40,7 +39,8 @@ import measurements
 from . import networks
 from .models.ambientgan import LATENT_DISTRIBUTIONS, LOSSES, MODES, AmbientGAN
 from .models.inversion import AmbientGANWithInversion
-from .training.callbacks import standard_callbacks
+from .training.callbacks import TrainingDiverged
+from .training.fit import train
 
 __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
            "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
@@ -237,12 +237,6 @@ def _dataset(data, config):
     return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), n
 
 
-def _schedule(steps):
-    """``(epochs, steps_per_epoch)`` with about 250 steps per epoch (one sample grid each)."""
-    epochs = max(1, int(math.ceil(steps / 250)))
-    return epochs, int(math.ceil(steps / epochs))
-
-
 def prior_settings(operator, image_shape, config, mode, training_examples):
     """What identifies a prior's training (stored in ``<name>.json``; compared on reuse and resume)."""
     return {"mode": mode, "config": config.as_dict(), "image_shape": [int(d) for d in image_shape],
@@ -361,34 +355,28 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
 
-    epochs, per_epoch = _schedule(config.steps)
-    # Steps per compiled call: at most the configured number and the checkpoint interval, dividing
-    # the epoch exactly (checkpoints and logs happen between calls).
-    most = min(config.steps_per_execution, config.checkpoint_every, per_epoch)
-    per_call = next(c for c in range(most, 0, -1) if per_epoch % c == 0)
+    # Steps per compiled call: at most the configured number, dividing the run and the checkpoint
+    # interval exactly (checkpoints and logs happen between calls).
+    per_call = next(c for c in range(min(config.steps_per_execution, config.checkpoint_every), 0, -1)
+                    if config.steps % c == 0 and config.checkpoint_every % c == 0)
     with (strategy or tf.distribute.get_strategy()).scope():
         trainer = build_trainer(operator, image_shape, config, mode)
         adam = dict(beta_1=0.5, beta_2=0.9)
         trainer.compile(g_optimizer=keras.optimizers.Adam(config.g_learning_rate, **adam),
                         d_optimizer=keras.optimizers.Adam(config.d_learning_rate, **adam),
                         jit_compile=config.jit_compile, steps_per_execution=per_call)
-    callbacks = standard_callbacks(run_dir, operator=sample_operator or operator, checkpoint_every=config.checkpoint_every,
-                                   num_samples=64, seed=config.seed)
-    guard = callbacks[-1]
     if verbose:
-        print(f"Training {name} ({mode}, {type(operator).__name__}): {epochs * per_epoch} steps of batch "
+        print(f"Training {name} ({mode}, {type(operator).__name__}): {config.steps} steps of batch "
               f"{config.batch_size} on {n} examples; checkpoints in {run_dir / 'backup'}.", flush=True)
-    start = time.perf_counter()
-    history = trainer.fit(ds, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
-                          verbose=int(bool(verbose if progress is None else progress)),
-                          shuffle=False)  # the dataset shuffles itself, seeded
-    seconds = time.perf_counter() - start
-    if guard.diverged is not None:
-        raise RuntimeError(f"{name}: {guard.diverged['message']} Checkpoints are in {run_dir / 'backup'}; "
-                           f"lower the learning rates or change the seed.")
-    info = dict(settings, steps=epochs * per_epoch, train_seconds=seconds,
+    progress = verbose if progress is None else progress
+    try:
+        history = train(trainer, ds, steps=config.steps, out_dir=run_dir, checkpoint_every=config.checkpoint_every,
+                        seed=config.seed, verbose=int(bool(progress)), sample_operator=sample_operator or operator)
+    except TrainingDiverged as err:
+        raise TrainingDiverged(f"{name}: {err} Lower the learning rates or change the seed.") from None
+    info = dict(settings, steps=history.steps, train_seconds=history.seconds,
                 final_logs={k: float(v[-1]) for k, v in history.history.items()},
-                resumed_from_step=(callbacks[0].restored or {}).get("step"))
+                resumed_from_step=history.initial_step or None)
     if isinstance(trainer, AmbientGANWithInversion):
         info["inversion"] = {"latent_steps": trainer.latent_steps, "step_size": trainer.step_size,
                              "project": trainer.project}
@@ -398,5 +386,5 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
     (out_dir / f"{name}.operator.json").write_text(json.dumps(measurements.config_of(operator), indent=2))
     meta.write_text(json.dumps(info, indent=2))
     if verbose:
-        print(f"Saved {path} ({seconds:.0f} s of training).", flush=True)
+        print(f"Saved {path} ({history.seconds:.0f} s of training).", flush=True)
     return TrainedPrior(trainer.generator, path, info, trainer=trainer)

@@ -13,7 +13,9 @@ measured at the start of the same run, so results from a busy machine stay compa
   graph vs XLA;
 * forward throughput of every operator of the library at batch 256;
 * peak memory (RSS) of CSGM on a measurement file, streamed vs loaded, at two file sizes (each in
-  its own process, ``benchmarks/memory_probe.py``).
+  its own process, ``benchmarks/memory_probe.py``);
+* the wait after the last step of short training calls, ``tf.data`` autotuning on vs off and
+  :func:`ambient_dcs.train` (``benchmarks/train_overhead.py``).
 
 ``--quick`` (≤ 3 min) shortens every loop; timings per image are then extrapolated to the full
 step counts (the loops are linear in the steps) and marked so. The full run takes ≤ 20 min.
@@ -39,7 +41,7 @@ import tensorflow as tf
 import measurements as M
 from ambient_dcs.data.datasets import as_tf_dataset, load_dataset
 from ambient_dcs.models.dcs import DeepCompressedSensing
-from ambient_dcs.training.fit import fit_for_steps
+from ambient_dcs.training import train
 from ambient_dcs.evaluation.metrics import per_image_squared_error
 from ambient_dcs.networks import mlp_generator
 from ambient_dcs.models.pretrained import mnist_vae_prior
@@ -48,9 +50,11 @@ from ambient_dcs.priors import PriorConfig, build_trainer
 
 from .flops import csgm_flops_per_row_step, dense_operator_flops, forward_flops
 from .hardware import describe_machine, matmul_peak, peak_rss_mb, time_call
+from .train_overhead import bench_train_overhead
 
 SHAPE = (28, 28, 1)
 CSGM_STEPS, CSGM_RESTARTS, CSGM_BATCH = 1000, 10, 64
+SECTIONS = ("csgm", "dcs", "ambientgan", "operators", "memory", "train")
 M_CSGM = 100  #: Gaussian measurements of the CSGM speed runs (Bora et al. Fig. 1 range)
 
 
@@ -120,8 +124,9 @@ def bench_dcs(vae, csgm_best_jit, quick, m=25, test_images=200):
     op = M.GaussianProjection(m, seed=0)
     dcs = DeepCompressedSensing(mlp_generator(latent_dim=100, seed=0), op, latent_steps=3, seed=0)
     dcs.compile(optimizer=keras.optimizers.Adam(3e-3, global_clipnorm=1.0))  # the dcs_table default
-    _, train_seconds = fit_for_steps(dcs, as_tf_dataset(x_train, batch_size=64, seed=0, repeat=True,
-                                                        drop_remainder=True), train_steps, log_every=train_steps, verbose=0)
+    with tempfile.TemporaryDirectory() as out:
+        train_seconds = train(dcs, as_tf_dataset(x_train, batch_size=64, seed=0, repeat=True, drop_remainder=True),
+                              steps=train_steps, out_dir=out, checkpoint_every=train_steps, verbose=0).seconds
     y = np.asarray(op.forward(tf.constant(x_test), {}))
     dcs.reconstruct(y, batch_size=test_images)     # trace
     start = time.perf_counter()
@@ -277,6 +282,12 @@ def markdown(results):
               "| images | file MB | mode | peak RSS MB | seconds |", "|---|---|---|---|---|"]
     for v in r["memory"]:
         lines.append(f"| {v['images']:,} | {v['file_mb']:.0f} | {v['mode']} | {v['peak_rss_mb']:.0f} | {v['seconds']:.1f} |")
+    lines += ["", "## Overhead of a short training call after its last step (tiny AmbientGAN, 5 steps)", "",
+              "Seconds between `on_train_end` and the return of the call; `ambient_dcs.train` switches `tf.data` "
+              "autotuning off for the training stream.", "",
+              "| call | median s | max s | calls blocked > 1 s |", "|---|---|---|---|"]
+    for kind, v in r["train"].items():
+        lines.append(f"| {kind} | {v['median']:.3f} | {v['max']:.3f} | {v['blocked']} of {v['calls']} |")
     lines += ["", f"Peak RSS of this benchmark process: {r['peak_rss_mb']:.0f} MB.", ""]
     return "\n".join(lines)
 
@@ -287,10 +298,9 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short loops (≤ 3 minutes), per-image times extrapolated")
     p.add_argument("--json", default="results/benchmarks/benchmarks.json", help="where to write every number")
-    p.add_argument("--only", nargs="+", choices=("csgm", "dcs", "ambientgan", "operators", "memory"),
-                   help="run only these sections (the matmul peak always runs)")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections (the matmul peak always runs)")
     args = p.parse_args(argv)
-    sections = set(args.only or ("csgm", "dcs", "ambientgan", "operators", "memory"))
+    sections = set(args.only or SECTIONS)
     start = time.perf_counter()
     keras.utils.set_random_seed(0)
     results = {"quick": args.quick, "machine": describe_machine()}
@@ -316,16 +326,19 @@ def main(argv=None):
     if "memory" in sections:
         results["memory"] = bench_memory(args.quick)
         print("memory measured", flush=True)
+    if "train" in sections:
+        results["train"] = bench_train_overhead(calls=4 if args.quick else 8)
+        print("training-call overhead measured", flush=True)
     results["peak_rss_mb"] = peak_rss_mb()
     results["seconds"] = time.perf_counter() - start
     path = pathlib.Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=2, default=float) + "\n")
-    if sections == {"csgm", "dcs", "ambientgan", "operators", "memory"}:
+    if sections == set(SECTIONS):
         md = markdown(results)
         path.with_suffix(".md").write_text(md)
         print("\n" + md)
-    print(f"Written: {path}" + (f" and {path.with_suffix('.md')}" if sections == {"csgm", "dcs", "ambientgan", "operators", "memory"} else ""))
+    print(f"Written: {path}" + (f" and {path.with_suffix('.md')}" if sections == set(SECTIONS) else ""))
     return 0
 
 

@@ -55,10 +55,6 @@ optimisers); load it with ``keras.saving.load_model`` after ``import ambient_dcs
 
 from __future__ import annotations
 
-import math
-import sys
-import time
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -66,7 +62,7 @@ import tensorflow as tf
 import measurements
 
 from ..latent import PROJECTIONS, optimise_latents, project_latents
-from ..reconstruction.base import Reconstruction, check_reconstruction_inputs
+from ..reconstruction.learned import LearnedLatentReconstructor
 from ..training.distribute import scale_loss
 from .base import (GenerativeTrainer, _check_batch_images, _check_common, _check_float, _check_int, _image_shape_from,
                    _latent_dim_of, _log_step_weight, _norm, _per_example_sum_sq)
@@ -228,7 +224,6 @@ class DeepCompressedSensing(GenerativeTrainer):
         self.project = project
         self.second_order = bool(second_order)
         self.log_step_size = _log_step_weight(self, step_size)
-        self._reconstruct_graph = None
         self.built = True
 
     # ------------------------------------------------------------------ the contract
@@ -342,11 +337,6 @@ class DeepCompressedSensing(GenerativeTrainer):
         return self._track_all(parts)
 
     # ------------------------------------------------------------------ reconstruction (the fast path)
-    def _reconstruct_batch(self, y, theta, z0):
-        # Gradients of the outer loss are not needed here: first order is exact for the forward pass.
-        z, error = self._optimise(z0, y, theta, training=False, second_order=False)
-        return self.generator(z, training=False), error(z), z
-
     def reconstruct(self, y, theta=None, seed=0, batch_size=500, verbose=0):
         """Reconstructs images from measurements with the learned ``T``-step optimisation.
 
@@ -372,33 +362,19 @@ class DeepCompressedSensing(GenerativeTrainer):
             >>> y = dcs.operator.forward(x_test, {})
             >>> rec = dcs.reconstruct(y)
         """
-        start = time.perf_counter()
         owner = "DeepCompressedSensing.reconstruct"
         batch_size = _check_int(batch_size, owner, "batch_size", 1)
         seed = _check_int(seed, owner, "seed", 0)
-        y, theta = check_reconstruction_inputs(self.operator, y, theta, self.image_shape, owner)
-        y = tf.cast(y, tf.float32)
-        if self._reconstruct_graph is None:
-            self._reconstruct_graph = tf.function(self._reconstruct_batch, reduce_retracing=True)
-        n = int(y.shape[0])
-        z0_all = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype(np.float32)
-        xs, errs, zs = [], [], []
-        progress = keras.utils.Progbar(n, unit_name="image") if verbose else None
-        for lo in range(0, n, batch_size):
-            idx = np.arange(lo, min(lo + batch_size, n))
-            padded = np.resize(idx, batch_size) if n > batch_size else idx  # one trace for every batch
-            theta_b = {k: tf.gather(v, padded) for k, v in theta.items()}
-            x_b, e_b, z_b = self._reconstruct_graph(tf.gather(y, padded), theta_b, tf.constant(z0_all[padded]))
-            k = len(idx)
-            xs.append(x_b.numpy()[:k])
-            errs.append(e_b.numpy()[:k])
-            zs.append(z_b.numpy()[:k])
-            if progress is not None:
-                progress.add(k)
-        if not xs:
-            raise ValueError(f"{owner}: received no measurements (N = 0).")
-        return Reconstruction(x=np.concatenate(xs), measurement_error=np.concatenate(errs), z=np.concatenate(zs),
-                              steps=self.latent_steps, wall_time=time.perf_counter() - start)
+        return self.reconstructor(seed=seed, batch_size=batch_size).reconstruct(y, theta, verbose=verbose)
+
+    def reconstructor(self, restarts=1, seed=0, batch_size=500):
+        """The fast path as a reconstructor of the common protocol (``reconstruct``, ``reconstruct_file``):
+        a :class:`~ambient_dcs.reconstruction.LearnedLatentReconstructor` with this model's generator,
+        operator, ``T``, learned step size and projection, from ``z0 ~ N(0, I)``."""
+        return LearnedLatentReconstructor(self.generator, self.operator, steps=self.latent_steps,
+                                          step_size=self.step_size(), project=self.project, restarts=restarts,
+                                          latent_distribution="normal", batch_size=batch_size, seed=seed,
+                                          name="DeepCompressedSensing.reconstruct")
 
     def measure(self, x, theta=None):
         """The noise-free measurements ``F(x)`` of images ``(N, H, W, C)`` in [0, 1] (NumPy ``(N, m)``)."""

@@ -100,7 +100,8 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
         data: a ``tf.data.Dataset`` of training batches (global batches under a strategy), e.g.
             images ``(B, H, W, C)`` or ``{"y": ..., "theta": {...}}``; it is repeated as needed. Seed
             its shuffling for an exact resume.
-        steps: total training steps of the run (resumed runs count the steps done before).
+        steps: training steps of the run in ``out_dir``, counting those of the interrupted calls it
+            resumes (the model's own earlier training, before this run, does not count).
         out_dir: the run's folder: ``backup/`` (checkpoints), ``samples/`` (PNG grids), ``logs/``
             (TensorBoard).
         checkpoint_every: steps between checkpoints; also the length of a Keras epoch (one progress
@@ -112,8 +113,8 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
 
     Returns:
         The ``keras.callbacks.History`` of this call (empty when the run had already finished), with
-        ``seconds`` (wall time of ``fit``), ``initial_step`` (the step it resumed from, 0 for a fresh
-        start) and ``steps`` (the total now done).
+        ``seconds`` (wall time of ``fit``), ``initial_step`` (the step of the run it resumed from, 0
+        for a fresh start) and ``steps`` (the run's steps now done).
 
     Raises:
         ValueError: bad arguments, before any work.
@@ -131,13 +132,14 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     history.history, history.seconds, history.initial_step = {}, 0.0, start
     if start >= steps:  # finished before: load it, train nothing
         model.load_weights(os.path.join(backup.backup_dir, meta["weights"]))
-        history.steps = model.steps_done
+        history.steps = start
         if verbose:
             print(f"train: {out_dir} holds a finished run ({start} steps); nothing to train.", flush=True)
         return history
-    # The checkpoint callback skips the batches of its epoch it already covers; the rest are skipped here.
+    # The checkpoint callback passes over the batches of its epoch it already covers (they reach the
+    # callbacks as steps); the batches before that epoch are skipped in the stream here.
     done_in_epoch = int(meta.get("batches_done", 0)) % per_epoch if meta else 0
-    standard = [backup, StopAtStep(steps, start=start)]
+    standard = [backup, StopAtStep(steps, start=start - done_in_epoch)]
     if getattr(model, "generator", None) is not None:
         standard.append(SampleGrid(out_dir / "samples", operator=sample_operator or getattr(model, "operator", None),
                                    seed=seed))
@@ -149,7 +151,7 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     model.fit(_training_stream(data, start - done_in_epoch), epochs=math.ceil(steps / per_epoch),
               steps_per_epoch=per_epoch, callbacks=standard + list(callbacks), verbose=verbose, shuffle=False)
     history = model.history
-    history.seconds, history.initial_step, history.steps = time.perf_counter() - began, start, model.steps_done
+    history.seconds, history.initial_step, history.steps = time.perf_counter() - began, start, steps
     if guard.diverged is not None:
         raise TrainingDiverged(f"{guard.diverged['message']} Checkpoints: {backup.backup_dir}.")
     backup.save_final()

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 import measurements as M
-from ambient_dcs.learned_inversion import AmbientGANWithInversion, LearnedLatentReconstructor
+from ambient_dcs.models.inversion import AmbientGANWithInversion
+from ambient_dcs.reconstruction.learned import LearnedLatentReconstructor
 
 SHAPE = (6, 6, 1)
 K = 3
@@ -60,6 +61,34 @@ def test_best_restart_is_kept_and_inputs_are_checked():
         LearnedLatentReconstructor(linear_generator(w), op, steps=1).reconstruct(np.full((2, *SHAPE), np.nan, "float32"))
     with pytest.raises(ValueError, match="restarts"):
         LearnedLatentReconstructor(linear_generator(w), op, restarts=0)
+
+
+def test_one_start_per_image_is_deep_compressed_sensings_reconstruction():
+    # DCS: z0 ~ N(0, I) from default_rng(seed), projected, T steps of size s, one start per image,
+    # whatever the batch size.
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal((36, K)) * 0.3
+    op = M.GaussianProjection(12, seed=0, image_shape=SHAPE)
+    y = op(rng.uniform(0, 1, (5, *SHAPE)).astype("float32")).numpy()
+    step, steps = 0.05, 3
+    rec = LearnedLatentReconstructor(linear_generator(w), op, steps=steps, step_size=step, project="norm", restarts=1,
+                                     batch_size=2, seed=5, name="DeepCompressedSensing.reconstruct").reconstruct(y)
+    a = op.forward(tf.eye(36, dtype=tf.float32).numpy().reshape(36, *SHAPE), {}).numpy()  # rows: A e_i
+    aw = w.T @ a                                                                           # z ↦ A W z, (K, m)
+    z = np.random.default_rng(5).standard_normal((5, K))
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    for _ in range(steps):
+        z = z - step * 2 * (z @ aw - y) @ aw.T
+        z /= np.linalg.norm(z, axis=1, keepdims=True)
+    np.testing.assert_allclose(rec.z, z, atol=1e-5)
+    np.testing.assert_allclose(rec.x.reshape(5, -1), z @ w.T, atol=1e-5)
+    np.testing.assert_allclose(rec.measurement_error, np.sum((y - z @ aw) ** 2, axis=1), rtol=1e-4, atol=1e-6)
+    assert rec.restart_errors.shape == (5, 1) and rec.std is None and rec.steps == steps
+    with pytest.raises(ValueError, match=r"DeepCompressedSensing.reconstruct: .*\(N, 12\)"):
+        LearnedLatentReconstructor(linear_generator(w), op, restarts=1, name="DeepCompressedSensing.reconstruct"
+                                   ).reconstruct(np.zeros((2, 7), "float32"))
+    with pytest.raises(ValueError, match="project"):
+        LearnedLatentReconstructor(linear_generator(w), op, project="sphere")
 
 
 def test_training_learns_the_step_size_and_lowers_the_inversion_error():

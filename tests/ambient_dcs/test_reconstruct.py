@@ -1,17 +1,20 @@
 """CSGM reconstruction, the shared latent optimisers, and the sparse-recovery baselines."""
 
+import warnings
+
 import numpy as np
 import pytest
 import pywt
 import scipy.fft
+import sklearn.exceptions
 import tensorflow as tf
 import keras
 
 import measurements as M
-from ambient_dcs import baselines
-from ambient_dcs.baselines import OMP, Lasso, LeastSquares, synthesis_matrix
+from ambient_dcs.reconstruction import baselines
+from ambient_dcs.reconstruction.baselines import OMP, Lasso, LeastSquares, synthesis_matrix
 from ambient_dcs.latent import minimise_latents, optimise_latents
-from ambient_dcs.reconstruct import CSGM
+from ambient_dcs.reconstruction.csgm import CSGM
 
 K = 5
 SHAPE = (8, 8, 1)
@@ -199,6 +202,40 @@ def test_baselines_recover_an_exactly_sparse_signal(basis):
     assert np.abs(Lasso(op, basis=basis, alpha=1e-4, max_iter=50000, tol=1e-9).reconstruct(y).x - x).max() < 0.01
 
 
+def _ten_sparse_mnist_sized(n_images=3):
+    rng = np.random.default_rng(0)
+    x = np.zeros((n_images, 784))
+    for i in range(n_images):
+        x[i, rng.choice(784, 10, replace=False)] = rng.uniform(0.5, 1.0, 10)
+    return x.reshape(n_images, 28, 28, 1).astype("float32")
+
+
+def test_lasso_converges_for_a_small_alpha():
+    # 10-sparse 28 × 28 images, 150 Gaussian measurements, α = 1e-4: a direct coordinate-descent fit
+    # stops at max_iter with relative errors of 0.5–0.7; the warm-started α path converges.
+    x = _ten_sparse_mnist_sized()
+    op = M.GaussianProjection(150, seed=0)
+    op.ensure_built((28, 28, 1))
+    y = op(x)
+    lasso = Lasso(op, basis="pixel", alpha=1e-4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sklearn.exceptions.ConvergenceWarning)
+        rec = lasso.reconstruct(y)
+    assert _relative_error(rec.x, x).max() < 0.05
+    assert np.all(lasso.dual_gap_ <= 1e-4 * np.square(np.asarray(y, np.float64)).sum(axis=1))
+
+
+def test_lasso_warns_with_the_gap_it_reached_when_it_cannot_converge():
+    x = _ten_sparse_mnist_sized(2)
+    op = M.GaussianProjection(150, seed=0)
+    op.ensure_built((28, 28, 1))
+    with pytest.warns(sklearn.exceptions.ConvergenceWarning,
+                      match=r"did not converge for 2 of 2 image\(s\) \(α = 0.0001, max_iter = 3\): duality gap up "
+                            r"to [0-9.e-]+ against a tolerance of [0-9.e-]+") as record:
+        Lasso(op, alpha=1e-4, max_iter=3, path_per_decade=0).reconstruct(op(x))
+    assert len(record) == 1 and record[0].filename == __file__  # one warning, at the user's call
+
+
 def test_effective_matrix_is_built_once_per_operator(monkeypatch):
     calls = []
     real = baselines.operator_matrix
@@ -228,7 +265,7 @@ def test_random_operator_and_least_squares():
 
 
 def test_reconstruct_file_streams_from_disk_and_equals_reconstruct(generator, tmp_path):
-    from ambient_dcs.measurement_files import save_measurements
+    from ambient_dcs.data.files import save_measurements
 
     op = M.PixelDrop(0.6, noise=M.GaussianNoise(0.05), seed=0)
     op.ensure_built(SHAPE)
@@ -246,12 +283,13 @@ def test_reconstruct_file_streams_from_disk_and_equals_reconstruct(generator, tm
     # Image i starts from the same z0 whatever the batch size: the same reconstructions.
     other = CSGM(generator, op, steps=30, restarts=3, batch_size=5, seed=4).reconstruct(y, theta)
     np.testing.assert_allclose(other.x, rec.x, atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "out" / "std.npy"), rec.std, atol=1e-6)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "measurement_error.npy", "restart_errors.npy", "x.npy", "z.npy"]
+        "measurement_error.npy", "restart_errors.npy", "std.npy", "x.npy", "z.npy"]
 
 
 def test_reconstruct_file_rejects_a_file_for_other_images(generator, tmp_path):
-    from ambient_dcs.measurement_files import save_measurements
+    from ambient_dcs.data.files import save_measurements
 
     op = M.PixelDrop(0.5, seed=0)
     op.ensure_built((4, 4, 1))

@@ -71,7 +71,7 @@ def test_networks_follow_the_shapes():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"steps": 0}, "steps"), ({"latent_steps": -1}, "latent_steps"), ({"loss": "hinge"}, "loss"),
+    ({"steps": 0}, "steps"), ({"latent_steps": -1}, "latent_steps"), ({"loss": "wasserstein"}, "loss"),
     ({"latent_distribution": "cauchy"}, "latent_distribution"), ({"width": 0}, "width"),
 ])
 def test_bad_config_raises(changes, message):

@@ -1,0 +1,9 @@
+"""Reconstructors: ``reconstruct(y, theta=None) -> Reconstruction`` and ``reconstruct_file(path, out_dir)`` for every method."""
+
+from .base import Reconstruction, Reconstructor, check_reconstruction_inputs, measurement_error
+from .baselines import OMP, ClassicalInverse, Lasso, LeastSquares
+from .csgm import CSGM
+from .learned import LearnedLatentReconstructor
+
+__all__ = ["Reconstruction", "Reconstructor", "CSGM", "LearnedLatentReconstructor", "Lasso", "OMP", "LeastSquares",
+           "ClassicalInverse", "measurement_error", "check_reconstruction_inputs"]

@@ -1,0 +1,245 @@
+"""What every reconstructor returns, the protocol they share, and the checks they share.
+
+Every reconstructor of :mod:`ambient_dcs.reconstruction` is a :class:`Reconstructor`:
+
+* ``reconstruct(y, theta=None) -> Reconstruction`` on measurements in memory;
+* ``reconstruct_file(path, out_dir)`` on a measurement file (:mod:`ambient_dcs.data.files`),
+  streamed from disk batch by batch, the results written as ``.npy`` files, each atomically.
+
+A subclass implements one batch, ``_reconstruct_batch(y, theta, state)``; the base class runs it
+over the batches of an in-memory array (:meth:`Reconstructor.reconstruct`) or of a file
+(:meth:`Reconstructor.reconstruct_file`, :mod:`ambient_dcs.reconstruction.streaming`), so both give
+the same reconstructions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow as tf
+from measurements.validation import check_theta
+
+__all__ = ["Reconstruction", "Reconstructor", "image_shape_of", "dense_only", "check_reconstruction_inputs",
+           "measurement_error"]
+
+# Per-image fields of a Reconstruction (leading axis N): concatenated over batches, written by reconstruct_file.
+PER_IMAGE_FIELDS = ("x", "measurement_error", "z", "restart_errors", "restart_losses", "samples", "std")
+
+
+@dataclasses.dataclass
+class Reconstruction:
+    """The result of a reconstructor.
+
+    Attributes:
+        x: reconstructions ``(N, H, W, C)`` in [0, 1].
+        measurement_error: ``‖y − A_θ(x̂)‖²`` per image ``(N,)`` (sum over measurement entries).
+        z: chosen latents ``(N, k)`` (coefficients ``(N, n)`` for Lasso / OMP; ``None`` for methods
+            without either).
+        restart_errors: measurement error of every restart ``(N, R)`` (latent methods).
+        restart_losses: total loss (data term + λ‖z‖²) of every restart ``(N, R)`` (CSGM only).
+        steps: optimisation steps run per restart (latent methods).
+        wall_time: seconds spent in ``reconstruct``.
+        samples: ``(N, K, H, W, C)``: K reconstructions of each image that fit its measurements
+            (CSGM and the learned fast path: the images of the K = R restarts, with ``keep_samples=True``).
+        std: per-pixel standard deviation over those K images ``(N, H, W, C)`` (latent methods with
+            more than one restart). For restarts this is the spread of the local optima found from
+            different starts, not a calibrated posterior standard deviation.
+    """
+
+    x: np.ndarray
+    measurement_error: np.ndarray
+    z: np.ndarray | None = None
+    restart_errors: np.ndarray | None = None
+    restart_losses: np.ndarray | None = None
+    steps: int | None = None
+    wall_time: float = 0.0
+    samples: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    def __len__(self):
+        return len(self.x)
+
+    @classmethod
+    def concatenate(cls, parts):
+        """One :class:`Reconstruction` of the images of ``parts`` (in order); ``steps`` is their
+        maximum, ``wall_time`` their sum."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("Reconstruction.concatenate: expected at least one part.")
+        if len(parts) == 1:
+            return parts[0]
+        fields = {}
+        for name in PER_IMAGE_FIELDS:
+            values = [getattr(p, name) for p in parts]
+            fields[name] = None if any(v is None for v in values) else np.concatenate(values)
+        steps = [p.steps for p in parts if p.steps is not None]
+        return cls(**fields, steps=max(steps) if steps else None, wall_time=sum(p.wall_time for p in parts))
+
+
+def image_shape_of(generator):
+    """``(H, W, C)`` of a generator's output (any Keras model mapping ``(N, k)`` to images)."""
+    shape = tuple(generator.output_shape[1:])
+    if len(shape) != 3 or None in shape:
+        raise ValueError(f"expected a generator producing images (N, H, W, C); its output shape is "
+                         f"{generator.output_shape}.")
+    return shape
+
+
+def dense_only(model):
+    """Whether a Keras model's layers are all dense / elementwise / reshaping (no convolution, no
+    resampling): where XLA pays on a CPU for CSGM's loop."""
+    import keras
+
+    plain = (keras.layers.Dense, keras.layers.Activation, keras.layers.Reshape, keras.layers.Flatten,
+             keras.layers.InputLayer, keras.layers.LeakyReLU, keras.layers.ReLU, keras.layers.BatchNormalization,
+             keras.layers.Dropout)
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            if not dense_only(layer):
+                return False
+        elif not isinstance(layer, plain):
+            return False
+    return True
+
+
+def check_reconstruction_inputs(operator, y, theta, image_shape, owner):
+    """Validates ``y`` and ``θ`` before any work; returns them as tensors.
+
+    Raises ``ValueError`` for measurements whose shape does not match the operator, NaN/Inf,
+    a missing θ for a random operator, or a θ whose batch size differs from ``y``'s.
+    """
+    operator.ensure_built(image_shape)
+    try:
+        y = operator.check_measurements(y, image_shape)
+    except ValueError as err:
+        raise ValueError(f"{owner}: {err}") from None
+    if operator.is_random and theta is None:
+        raise ValueError(f"{owner}: {type(operator).__name__} is random; pass the θ that produced y "
+                         f"(keys {list(operator.theta_keys)}), e.g. from operator.measure(x).")
+    try:
+        theta = check_theta(theta, y.shape[0], type(operator).__name__, operator.theta_keys) or {}
+    except ValueError as err:
+        raise ValueError(f"{owner}: {err}") from None
+    return y, theta
+
+
+def measurement_error(operator, x, y, theta):
+    """``‖y − A_θ(x)‖²`` per image, as a NumPy array ``(N,)``."""
+    residual = tf.cast(y, tf.float32) - tf.cast(operator.forward(tf.convert_to_tensor(x, tf.float32), theta), tf.float32)
+    return tf.reduce_sum(tf.reshape(tf.square(residual), [tf.shape(residual)[0], -1]), axis=1).numpy()
+
+
+def batch_rows(count, rows):
+    """Indices ``0..count-1`` repeated up to ``rows`` (``rows >= count``): a batch padded to a fixed
+    size, so one traced graph serves every batch (the padding rows are dropped afterwards)."""
+    return np.resize(np.arange(count), max(rows, count))
+
+
+class Reconstructor:
+    """The protocol every reconstructor follows, and its batch loops.
+
+    A subclass sets ``operator``, ``image_shape`` ``(H, W, C)`` and ``batch_size``, and implements
+
+    * ``_reconstruct_batch(y, theta, state) -> Reconstruction``: the reconstructions of one batch
+      (``y`` a checked float32 tensor ``(b, ...)``, θ a dict of ``(b, ...)`` tensors); a batch's
+      results must not depend on the other images of the batch, so that any batching gives the same
+      images;
+    * optionally ``_begin(n)``: state shared by the batches of one reconstruction of ``n`` images
+      (e.g. the random stream of the initial latents, so image ``i`` gets the same start whatever
+      the batch size, in memory or from a file).
+
+    :meth:`reconstruct` and :meth:`reconstruct_file` then come from this class.
+    """
+
+    operator = None
+    image_shape = None
+    batch_size = 256
+
+    @property
+    def _owner(self):
+        """The name used in error messages."""
+        return type(self).__name__
+
+    def _image_shape_for(self, y_shape):
+        """``image_shape``, or for a reconstructor made without one, that of image-shaped measurements."""
+        if self.image_shape is not None:
+            return tuple(self.image_shape)
+        if len(y_shape) == 4:
+            return tuple(int(d) for d in y_shape[1:])
+        raise ValueError(f"{self._owner}: the image shape is unknown and the measurements of shape {tuple(y_shape)} "
+                         f"are not images; pass image_shape=(H, W, C).")
+
+    def _begin(self, n):
+        return None
+
+    def _reconstruct_batch(self, y, theta, state):
+        raise NotImplementedError(f"{type(self).__name__} implements neither _reconstruct_batch nor reconstruct.")
+
+    def reconstruct(self, y, theta=None, verbose=0):
+        """Reconstructs images from measurements.
+
+        Args:
+            y: measurements ``(N, *operator.measurement_shape(image_shape))``.
+            theta: the θ that produced ``y`` (required for random operators).
+            verbose: 1 shows a progress bar over images.
+
+        Returns:
+            A :class:`Reconstruction` (``x`` ``(N, H, W, C)`` in [0, 1], ``measurement_error``
+            ``(N,)``, ``wall_time``, and what the method has of ``z``, ``samples``, ``std``, …).
+            For files larger than memory, use :meth:`reconstruct_file`.
+
+        Raises:
+            ValueError: measurements of the wrong shape, NaN/Inf, no measurements, or a missing or
+                mis-sized θ (before any work is done).
+        """
+        start = time.perf_counter()
+        y, theta = check_reconstruction_inputs(self.operator, y, theta, self._image_shape_for(np.shape(y)), self._owner)
+        n = int(y.shape[0])
+        if n == 0:
+            raise ValueError(f"{self._owner}: received no measurements (N = 0).")
+        y = tf.cast(y, tf.float32)
+        state = self._begin(n)
+        progress = _progress(n, verbose)
+        parts = []
+        for lo in range(0, n, self.batch_size):
+            hi = min(lo + self.batch_size, n)
+            parts.append(self._reconstruct_batch(y[lo:hi], {k: v[lo:hi] for k, v in theta.items()}, state))
+            if progress is not None:
+                progress.add(hi - lo)
+        rec = Reconstruction.concatenate(parts)
+        rec.wall_time = time.perf_counter() - start
+        return rec
+
+    def reconstruct_file(self, source, out_dir, verbose=0):
+        """Reconstructs a measurement file batch by batch from disk (memory: a few batches).
+
+        The file is checked first (:func:`~ambient_dcs.data.files.open_measurements`, plus its fit
+        to this reconstructor's operator and image shape), then read ``batch_size`` measurements at
+        a time. Results equal :meth:`reconstruct`'s on the same measurements.
+
+        Args:
+            source: a measurement file path (``.npz``/``.npy``) or an opened
+                :class:`~ambient_dcs.data.files.MeasurementStream` (open it with ``operator=`` for
+                a file that does not name its operator). The data term uses ``self.operator``.
+            out_dir: folder for ``x.npy`` ``(N, H, W, C)``, ``measurement_error.npy`` ``(N,)`` and,
+                where the method has them, ``z.npy``, ``restart_errors.npy``, ``samples.npy``,
+                ``std.npy``, each written under a temporary name and renamed when complete.
+            verbose: 1 shows a progress bar.
+
+        Returns:
+            A dict: ``count``, ``seconds``, ``replicas``, ``files`` (name → path), and
+            ``mean_measurement_error``.
+        """
+        from .streaming import reconstruct_file
+
+        return reconstruct_file(self, source, out_dir, verbose=verbose)
+
+
+def _progress(n, verbose):
+    if not verbose:
+        return None
+    import keras
+
+    return keras.utils.Progbar(n, unit_name="image")
