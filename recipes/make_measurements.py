@@ -13,25 +13,20 @@ file (to check reconstructions afterwards; the main job never reads it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-import numpy as np
-
-from ambient_dcs.ambientgan import measure_dataset
-from ambient_dcs.data import DATASETS, SPLITS, load_dataset
-from ambient_dcs.measurement_files import MeasurementFileError, operator_from_spec, save_measurements
+from ambient_dcs.data.datasets import DATASETS, SPLITS
+from ambient_dcs.data.files import MeasurementFileError, operator_from_spec
+from ambient_dcs.pipeline import measure_to_file
+from recipes import common
 
 DEFAULT_OPERATOR = "PixelDrop"
 DEFAULT_OPERATOR_ARGS = '{"p": 0.9, "noise": {"GaussianNoise": {"std": 0.1}}}'
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m recipes.make_measurements", description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=type("Formatter", (argparse.ArgumentDefaultsHelpFormatter,
-                                                                   argparse.RawDescriptionHelpFormatter), {}))
+    p = common.parser("recipes.make_measurements", __doc__)
     p.add_argument("--dataset", default="mnist-embedded",
                    help=f"images to measure: one of {list(DATASETS)} or a .npy/.npz file of images (N, H, W, C)")
     p.add_argument("--split", default="train", choices=SPLITS, help="split of the dataset")
@@ -40,8 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--operator-args", default=DEFAULT_OPERATOR_ARGS,
                    help="JSON object of the operator's arguments (noise as {\"GaussianNoise\": {\"std\": 0.1}})")
     p.add_argument("--count", type=int, default=None, help="measure only the first COUNT images (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="seed of θ and of the noise")
-    p.add_argument("--out", required=True, help="output .npz file")
+    common.add_common_flags(p, seed_help="seed of θ and of the noise", strategy=False, out_help="output .npz file",
+                            out_required=True)
     p.add_argument("--truth", default=None, help="also write the clean images to this .npy file")
     args = p.parse_args(argv)
     if not args.out.endswith(".npz"):
@@ -55,27 +50,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    json_file = args.operator.endswith(".json")
     try:
-        op = operator_from_spec(args.operator, args.operator_args if not args.operator.endswith(".json") else None)
-    except MeasurementFileError as err:
+        op = operator_from_spec(args.operator, None if json_file else args.operator_args)
+        path, y, theta, image_shape = measure_to_file(args.out, op, args.dataset, args.split, count=args.count,
+                                                      seed=args.seed, truth=args.truth)
+    except (MeasurementFileError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    x = load_dataset(args.dataset, args.split)
-    if args.count is not None:
-        x = x[: args.count]
-    image_shape = tuple(int(d) for d in x.shape[1:])
-    try:
-        op.ensure_built(image_shape)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    y, theta = measure_dataset(op, x, seed=args.seed)
-    path = save_measurements(args.out, y, theta, op, image_shape=image_shape)
-    if args.truth:
-        np.save(args.truth, x)
     keys = ", ".join(f"theta/{k} {tuple(v.shape)}" for k, v in theta.items()) or "no θ (deterministic operator)"
     print(f"Wrote {len(y)} measurements of {args.dataset} ({args.split}) by {type(op).__name__} "
-          f"{json.dumps(json.loads(args.operator_args)) if not args.operator.endswith('.json') else args.operator}"
+          f"{args.operator if json_file else json.dumps(json.loads(args.operator_args))}"
           f" to {path}: y {tuple(y.shape)}, {keys}, image shape {image_shape}."
           + (f" Clean images: {args.truth}." if args.truth else ""))
     return 0

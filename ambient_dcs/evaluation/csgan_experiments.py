@@ -1,12 +1,13 @@
-"""The CS-GAN experiments of Wu et al. (ICML 2019) on embedded MNIST: latent steps T (§4.2, Fig. 3) and CS-SGAN (§4.3, Fig. 5).
+"""The CS-GAN experiments of Wu et al. (ICML 2019) on embedded MNIST: latent steps T and CS-SGAN.
 
-* :func:`csgan_latent_steps` trains a small MNIST CS-GAN with several numbers of latent optimisation
-  steps T (T = 0: a vanilla GAN) and seeds under one budget and scores its samples with the project's
-  MNIST classifier (IS and FID against the test digits), mean ± std over seeds;
-* :func:`cs_sgan` trains a semi-supervised CS-GAN (a K + 1-way classifier as the measurement, a
-  fraction of the labels kept), then reports its test accuracy, how often an independent classifier
-  recognises samples for class k as k, IS / FID, a class-conditional grid and a t-SNE of the initial
-  and optimised latents.
+* :func:`csgan_latent_steps` (§4.2, Fig. 3) trains a small MNIST CS-GAN with several numbers of
+  latent optimisation steps T (T = 0: a vanilla GAN) and seeds under one budget and scores its
+  samples with the project's MNIST classifier (IS and FID against the test digits), mean ± std over
+  seeds;
+* :func:`cs_sgan` (§4.3, Fig. 5) trains a semi-supervised CS-GAN (a K + 1-way classifier as the
+  measurement, a fraction of the labels kept), then reports its test accuracy, how often an
+  independent classifier recognises samples for class k as k, IS / FID, a class-conditional grid
+  and a t-SNE of the initial and optimised latents.
 
 Each model trains in its own folder under the output folder (``csgan_T<T>_s<seed>_training``,
 ``cs_sgan_training``) with :func:`~ambient_dcs.training.train`: an interrupted run resumes there.
@@ -142,8 +143,9 @@ def train_csgan(t, seed, x_train, config, strategy=None):
     data = as_tf_dataset(x_train, batch_size=config.batch_size, seed=seed, repeat=True, drop_remainder=True)
     settings = _training_settings(config, ("seeds", "eval_samples", "classifier_epochs", "log_every", "out"),
                                   latent_steps=t, seed=seed)
-    history, seconds = train_run(gan, data, steps=config.steps, run_dir=pathlib.Path(config.out) / f"{gan.name}_training",
-                                 settings=settings, log_every=config.log_every, seed=seed)
+    run_dir = pathlib.Path(config.out) / f"{gan.name}_training"
+    history, seconds = train_run(gan, data, steps=config.steps, run_dir=run_dir, settings=settings,
+                                 log_every=config.log_every, seed=seed)
     return gan, history, seconds
 
 

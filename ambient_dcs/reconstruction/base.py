@@ -243,3 +243,63 @@ def _progress(n, verbose):
     import keras
 
     return keras.utils.Progbar(n, unit_name="image")
+
+
+class LatentReconstructor(Reconstructor):
+    """A reconstructor that searches the latent of a generator (CSGM, the learned fast path).
+
+    Images × restarts are one batch of a graph (``self._solve(y, theta, z0)`` on rows padded to one
+    size, so one trace serves every batch); ``z₀`` is drawn in image order from one stream per call
+    (``numpy.random.default_rng(seed)``), so image ``i`` gets the same starts whatever the batch size,
+    the number of devices, or whether it is reconstructed from memory or from a file. A subclass sets
+    ``restarts``, ``latent_dim``, ``latent_distribution``, ``batch_size``, ``seed`` and implements
+    ``_solve`` and ``_to_reconstruction(out, count)``.
+    """
+
+    latent_distribution = "normal"
+
+    def initial_latents(self, rng, n):
+        """``z₀`` for ``n`` images × restarts, ``(n, R, k)`` float32, drawn in image order from ``rng``."""
+        if self.latent_distribution == "normal":
+            return rng.standard_normal((n, self.restarts, self.latent_dim)).astype(np.float32)
+        return rng.uniform(-1.0, 1.0, (n, self.restarts, self.latent_dim)).astype(np.float32)
+
+    def _begin(self, n):
+        return {"rng": np.random.default_rng(self.seed), "rows": min(self.batch_size, n)}
+
+    def _reconstruct_batch(self, y, theta, state):
+        count = int(y.shape[0])
+        z0 = self.initial_latents(state["rng"], count)
+        rows = batch_rows(count, state["rows"])
+        out = self._solve(tf.gather(y, rows), {k: tf.gather(v, rows) for k, v in theta.items()}, tf.constant(z0[rows]))
+        return self._to_reconstruction(out, count)
+
+    def reconstruct_file(self, source, out_dir, strategy=None, verbose=0):
+        """Reconstructs a measurement file batch by batch from disk, on one device or several.
+
+        The file is checked first (:func:`~ambient_dcs.data.files.open_measurements`: the
+        same checks as loading it, plus one streamed NaN/Inf pass), then read by a ``tf.data``
+        pipeline that prefetches the next batch while the current one is solved. With a
+        ``tf.distribute`` strategy of ``R`` replicas each step reads ``R × batch_size`` images and
+        gives every replica its contiguous share. Memory holds a few batches, not the file, and
+        the results are written as they come, so peak memory does not grow with the file.
+        Results equal :meth:`reconstruct`'s on the same measurements (the same ``z₀`` per image).
+
+        Args:
+            source: a measurement file path (``.npz``/``.npy``, see :mod:`ambient_dcs.data.files`)
+                or an opened :class:`~ambient_dcs.data.files.MeasurementStream`; its operator must be
+                this reconstructor's kind of operator (the data term uses ``self.operator``).
+            out_dir: folder for ``x.npy`` ``(N, H, W, C)``, ``z.npy`` ``(N, k)``,
+                ``measurement_error.npy`` ``(N,)``, ``restart_errors.npy`` ``(N, R)``, ``std.npy``
+                ``(N, H, W, C)`` (``restarts > 1``) and ``samples.npy`` ``(N, R, H, W, C)``
+                (``keep_samples``), each written under a temporary name and renamed when complete.
+            strategy: a ``tf.distribute`` strategy (default: the current one, one device).
+            verbose: 1 shows a progress bar.
+
+        Returns:
+            A dict: ``count``, ``seconds``, ``replicas``, ``files`` (name → path), and
+            ``mean_measurement_error``.
+        """
+        from .streaming import reconstruct_latent_file
+
+        return reconstruct_latent_file(self, source, out_dir, strategy=strategy, verbose=verbose)

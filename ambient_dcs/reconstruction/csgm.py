@@ -22,14 +22,14 @@ import numpy as np
 import tensorflow as tf
 
 from ..latent import OPTIMIZERS, minimise_latents
-from .base import (Reconstruction, Reconstructor, batch_rows, check_reconstruction_inputs, dense_only,  # noqa: F401
+from .base import (LatentReconstructor, Reconstruction, check_reconstruction_inputs, dense_only,  # noqa: F401
                    image_shape_of, measurement_error)
 
 MEASUREMENT_LOSSES = ("l2", "l1+l2")
 SELECTIONS = ("measurement", "loss")
 
 
-class CSGM(Reconstructor):
+class CSGM(LatentReconstructor):
     """Compressed sensing with a generative model.
 
     Args:
@@ -146,14 +146,6 @@ class CSGM(Reconstructor):
             out["samples"] = images
         return out
 
-    def initial_latents(self, rng, n):
-        """``z₀ ~ N(0, I)`` for ``n`` images × restarts, ``(n, R, k)`` float32, drawn in image order.
-
-        One stream per reconstruction (``numpy.random.default_rng(seed)``): image ``i`` gets the
-        same ``z₀`` whatever the batch size or the number of devices.
-        """
-        return rng.standard_normal((n, self.restarts, self.latent_dim)).astype(np.float32)
-
     def _to_reconstruction(self, out, count):
         """The first ``count`` rows of a graph result as a :class:`Reconstruction`."""
         arrays = {key: value.numpy()[:count] for key, value in out.items() if key != "steps"}
@@ -162,18 +154,6 @@ class CSGM(Reconstructor):
             x=arrays["x"], z=arrays["z"], measurement_error=arrays["restart_errors"][np.arange(count), chosen],
             restart_errors=arrays["restart_errors"], restart_losses=arrays["restart_losses"], steps=int(out["steps"]),
             samples=arrays.get("samples"), std=arrays.get("std"))
-
-    # -------------------------------------------------------------- the protocol
-    def _begin(self, n):
-        # Every batch is padded to the same number of rows: one trace serves them all.
-        return {"rng": np.random.default_rng(self.seed), "rows": min(self.batch_size, n)}
-
-    def _reconstruct_batch(self, y, theta, state):
-        count = int(y.shape[0])
-        z0 = self.initial_latents(state["rng"], count)
-        rows = batch_rows(count, state["rows"])
-        out = self._solve(tf.gather(y, rows), {k: tf.gather(v, rows) for k, v in theta.items()}, tf.constant(z0[rows]))
-        return self._to_reconstruction(out, count)
 
     def reconstruct(self, y, theta=None, verbose=0):
         """Reconstructs images from measurements.
@@ -190,35 +170,3 @@ class CSGM(Reconstructor):
             memory, or to spread the work over several devices, use :meth:`reconstruct_file`.
         """
         return super().reconstruct(y, theta, verbose=verbose)
-
-    def reconstruct_file(self, source, out_dir, strategy=None, verbose=0):
-        """Reconstructs a measurement file batch by batch from disk, on one device or several.
-
-        The file is checked first (:func:`~ambient_dcs.data.files.open_measurements`: the
-        same checks as loading it, plus one streamed NaN/Inf pass), then read by a ``tf.data``
-        pipeline that prefetches the next batch while the current one is optimised. With a
-        ``tf.distribute`` strategy of ``R`` replicas each step reads ``R × batch_size`` images and
-        gives every replica its contiguous share. Memory holds a few batches, not the file, and
-        the results are written as they come, so peak memory does not grow with the file.
-
-        Results equal :meth:`reconstruct`'s on the same measurements (the same ``z₀`` per image).
-
-        Args:
-            source: a measurement file path (``.npz``/``.npy``, see
-                :mod:`ambient_dcs.data.files`) or an opened
-                :class:`~ambient_dcs.data.files.MeasurementStream`; its operator must be
-                this reconstructor's kind of operator (the data term uses ``self.operator``).
-            out_dir: folder for ``x.npy`` ``(N, H, W, C)``, ``z.npy`` ``(N, k)``,
-                ``measurement_error.npy`` ``(N,)``, ``restart_errors.npy`` ``(N, R)``, ``std.npy``
-                ``(N, H, W, C)`` (``restarts > 1``) and ``samples.npy`` ``(N, R, H, W, C)``
-                (``keep_samples``), each written under a temporary name and renamed when complete.
-            strategy: a ``tf.distribute`` strategy (default: the current one, one device).
-            verbose: 1 shows a progress bar.
-
-        Returns:
-            A dict: ``count``, ``seconds``, ``replicas``, ``files`` (name → path), and
-            ``mean_measurement_error``.
-        """
-        from .streaming import reconstruct_latent_file
-
-        return reconstruct_latent_file(self, source, out_dir, strategy=strategy, verbose=verbose)

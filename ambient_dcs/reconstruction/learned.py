@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..latent import PROJECTIONS, optimise_latents
-from .base import Reconstruction, Reconstructor, batch_rows, image_shape_of
+from .base import LatentReconstructor, Reconstruction, image_shape_of
 
 __all__ = ["LearnedLatentReconstructor"]
 
@@ -27,7 +27,7 @@ def _per_row_sum_of_squares(t):
     return tf.reduce_sum(tf.reshape(tf.square(t), [tf.shape(t)[0], -1]), axis=1)
 
 
-class LearnedLatentReconstructor(Reconstructor):
+class LearnedLatentReconstructor(LatentReconstructor):
     """Reconstruction by a few learned gradient steps on the latent (the DCS fast path).
 
     ``z ← project(z − s·∇_z ‖y − A_θ(G(z))‖²)`` for ``steps`` steps from ``restarts`` draws
@@ -114,40 +114,9 @@ class LearnedLatentReconstructor(Reconstructor):
             out["samples"] = images
         return out
 
-    def initial_latents(self, rng, n):
-        """``z₀`` for ``n`` images × restarts, ``(n, R, k)`` float32, drawn in image order from ``rng``."""
-        if self.latent_distribution == "normal":
-            return rng.standard_normal((n, self.restarts, self.latent_dim)).astype(np.float32)
-        return rng.uniform(-1.0, 1.0, (n, self.restarts, self.latent_dim)).astype(np.float32)
-
-    # -------------------------------------------------------------- the protocol
-    def _begin(self, n):
-        return {"rng": np.random.default_rng(self.seed), "rows": min(self.batch_size, n)}
-
-    def _reconstruct_batch(self, y, theta, state):
-        count = int(y.shape[0])
-        z0 = self.initial_latents(state["rng"], count)
-        rows = batch_rows(count, state["rows"])
-        out = self._solve(tf.gather(y, rows), {k: tf.gather(v, rows) for k, v in theta.items()}, tf.constant(z0[rows]))
-        return self._to_reconstruction(out, count)
-
     def _to_reconstruction(self, out, count):
         """The first ``count`` rows of a graph result as a :class:`Reconstruction`."""
         arrays = {key: value.numpy()[:count] for key, value in out.items()}
         return Reconstruction(x=arrays["x"], z=arrays["z"], measurement_error=arrays["restart_errors"].min(axis=1),
                               restart_errors=arrays["restart_errors"], steps=self.steps, samples=arrays.get("samples"),
                               std=arrays.get("std"))
-
-    def reconstruct_file(self, source, out_dir, strategy=None, verbose=0):
-        """Reconstructs a measurement file batch by batch from disk, on one device or several.
-
-        As :meth:`CSGM.reconstruct_file <ambient_dcs.reconstruction.csgm.CSGM.reconstruct_file>`:
-        prefetched batches, each replica of ``strategy`` solving its share; results equal
-        :meth:`reconstruct`'s. Writes ``x.npy``, ``z.npy``, ``measurement_error.npy``,
-        ``restart_errors.npy`` and, where present, ``std.npy`` and ``samples.npy`` to ``out_dir``
-        (each atomically); returns a dict of ``count``, ``seconds``, ``replicas``, ``files``,
-        ``mean_measurement_error``.
-        """
-        from .streaming import reconstruct_latent_file
-
-        return reconstruct_latent_file(self, source, out_dir, strategy=strategy, verbose=verbose)

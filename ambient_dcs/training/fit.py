@@ -108,7 +108,8 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
             line, one sample grid and one TensorBoard point each).
         seed: seed of the fixed latents (and θ, noise) of the sample grids.
         callbacks: more Keras callbacks, run after the standard ones.
-        verbose: 0 silent, 1 progress bar (one line per epoch when not on a terminal), 2 one line per epoch.
+        verbose: 0 no progress, 1 progress bar (one line per epoch when not on a terminal), 2 one line per
+            epoch. A resume, a refused checkpoint and a divergence are said on stderr in any case.
         sample_operator: operator for the measured sample grids (default: the model's ``operator``).
 
     Returns:
@@ -124,8 +125,8 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_epoch = min(checkpoint_every, steps)
-    backup = StepBackupAndRestore(out_dir / "backup", save_freq=checkpoint_every, delete_checkpoint=False,
-                                  verbose=verbose)
+    # Resumes and refused checkpoints are rare and matter: they are said on stderr whatever ``verbose``.
+    backup = StepBackupAndRestore(out_dir / "backup", save_freq=checkpoint_every, delete_checkpoint=False, verbose=1)
     meta = backup.read_metadata() or {}
     start = int(meta.get("step", 0))
     history = keras.callbacks.History()

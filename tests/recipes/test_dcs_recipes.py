@@ -12,8 +12,8 @@ import re
 import numpy as np
 import pytest
 
-from ambient_dcs.csgan import hide_labels
-from ambient_dcs.data import load_dataset
+from ambient_dcs.data.measured import hide_labels
+from ambient_dcs.data.datasets import load_dataset
 from recipes import cs_sgan, csgan_latent_steps, dcs_table
 
 
@@ -57,7 +57,8 @@ def test_dcs_table_tiny_run(tmp_path, capsys):
                     "--examples", "4", "--out", str(out)])
     assert "Expect about" in capsys.readouterr().out
     for name in ("table.csv", "table.md", "results.json", "reconstructions_m3.png",
-                 "models/generator_LINEAR_m3.keras", "models/dcs_NNL_m3.keras"):
+                 "models/generator_LINEAR_m3.keras", "models/dcs_NNL_m3.keras", "dcs_LINEAR_m3_training/backup",
+                 "dcs_NNL_m3_training/backup"):
         assert (out / name).exists(), name
     rows = list(csv.DictReader(open(out / "table.csv")))
     models = {(r["model"], r["test_subset"]) for r in rows}
@@ -88,11 +89,12 @@ def test_csgan_latent_steps_tiny_run(tmp_path):
         assert r["inception_score"] == pytest.approx(np.mean(per_seed))  # the table aggregates the seeds
 
 
-def test_cs_sgan_tiny_run(tmp_path):
+def test_cs_sgan_tiny_run(tmp_path, capsys):
     out = tmp_path / "sgan"
-    cs_sgan.main(["--steps", "2", "--batch-size", "16", "--latent-steps", "1", "--log-every", "2", "--tsne-samples", "40",
-                  "--eval-samples", "40", "--samples-per-class", "2", "--classifier-epochs", "1",
-                  "--train-images", "80", "--out", str(out)])
+    flags = ["--steps", "2", "--batch-size", "16", "--latent-steps", "1", "--log-every", "2", "--tsne-samples", "40",
+             "--eval-samples", "40", "--samples-per-class", "2", "--classifier-epochs", "1", "--train-images", "80",
+             "--out", str(out)]
+    cs_sgan.main(flags)
     for name in ("samples_by_class.png", "tsne.png", "summary.md", "results.json", "latents.npz"):
         assert (out / name).exists(), name
     results = json.loads((out / "results.json").read_text())
@@ -102,3 +104,15 @@ def test_cs_sgan_tiny_run(tmp_path):
     assert all(_finite(v) for v in results["tsne_neighbour_agreement"].values())
     latents = np.load(out / "latents.npz")
     assert latents["z"].shape == (40, 100) and np.all(np.isfinite(latents["z"]))
+    assert (out / "cs_sgan_training" / "backup").is_dir()  # trained by ambient_dcs.training.train in the run's folder
+
+    # Again into the same folder: the finished training is reused, and the numbers are the same.
+    capsys.readouterr()
+    cs_sgan.main(flags)
+    assert "holds a finished run" in capsys.readouterr().out
+    again = json.loads((out / "results.json").read_text())
+    assert again["test_accuracy"] == results["test_accuracy"]
+    assert again["learned_step_size"] == results["learned_step_size"]
+    # Other settings: the old checkpoint is not taken for the new model.
+    cs_sgan.main(flags + ["--learning-rate", "1e-3"])
+    assert "starting it over" in capsys.readouterr().out
