@@ -61,10 +61,16 @@ def labels(n=EXAMPLES, classes=3):
 
 
 def dataset(*arrays):
-    """The arrays (one or a tuple) as batches of :data:`BATCH_SIZE`, shuffled with a fixed seed."""
+    """The arrays (one or a tuple) as batches of :data:`BATCH_SIZE`, shuffled with a fixed seed.
+
+    Repeated, then shuffled: every pass over the data has another order, and every iterator of the
+    dataset gives the same stream (``reshuffle_each_iteration=False``), so the batches do not depend on
+    how often the dataset was opened (Keras opens it once more under a ``tf.distribute`` strategy).
+    """
     data = arrays[0] if len(arrays) == 1 else tuple(arrays)
     n = len(arrays[0])
-    return tf.data.Dataset.from_tensor_slices(data).shuffle(n, seed=0).batch(BATCH_SIZE, drop_remainder=True)
+    return (tf.data.Dataset.from_tensor_slices(data).repeat().shuffle(n, seed=0, reshuffle_each_iteration=False)
+            .batch(BATCH_SIZE, drop_remainder=True))
 
 
 def weights_of(model):

@@ -5,10 +5,13 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
+@pytest.mark.slow  # a subprocess
 def test_subclassing_example_runs_as_a_script(tmp_path):
     block = re.search(r"<!-- subclass-example:start -->\s*```python\n(.*?)```", README, re.S).group(1)
     script = tmp_path / "my_operator.py"

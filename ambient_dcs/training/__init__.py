@@ -3,7 +3,7 @@ and the prior-training helper of the recipes."""
 
 from .callbacks import DivergenceGuard, SampleGrid, StepBackupAndRestore, TrainingDiverged, standard_callbacks
 from .distribute import make_strategy, set_precision
-from .fit import fit_for_steps, train
+from .fit import train
 
-__all__ = ["train", "fit_for_steps", "make_strategy", "set_precision", "standard_callbacks", "StepBackupAndRestore", "SampleGrid",
+__all__ = ["train", "make_strategy", "set_precision", "standard_callbacks", "StepBackupAndRestore", "SampleGrid",
            "DivergenceGuard", "TrainingDiverged"]

@@ -43,7 +43,7 @@ from measurements.validation import check_positive_int
 
 from .callbacks import DivergenceGuard, SampleGrid, StepBackupAndRestore, TrainingDiverged, tensorboard
 
-__all__ = ["train", "StopAtStep", "fit_for_steps"]
+__all__ = ["train", "StopAtStep"]
 
 
 class StopAtStep(keras.callbacks.Callback):
@@ -98,8 +98,12 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
         model: a compiled trainer (``model.optimizers`` non-empty), built in the scope of the
             ``tf.distribute`` strategy to train with, if any.
         data: a ``tf.data.Dataset`` of training batches (global batches under a strategy), e.g.
-            images ``(B, H, W, C)`` or ``{"y": ..., "theta": {...}}``; it is repeated as needed. Seed
-            its shuffling for an exact resume.
+            images ``(B, H, W, C)`` or ``{"y": ..., "theta": {...}}``; it is repeated as needed. For
+            an exact resume, seed its shuffling and pass a newly made dataset (a process started
+            again does): a shuffled dataset object that was iterated before continues its sequence
+            of orders. Under a ``tf.distribute`` strategy Keras opens the dataset once more before
+            training; for the same batches as on one device, shuffle without reshuffling per
+            iterator: ``ds.repeat().shuffle(n, seed=0, reshuffle_each_iteration=False).batch(b)``.
         steps: training steps of the run in ``out_dir``, counting those of the interrupted calls it
             resumes (the model's own earlier training, before this run, does not count).
         out_dir: the run's folder: ``backup/`` (checkpoints), ``samples/`` (PNG grids), ``logs/``
@@ -137,10 +141,13 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
         if verbose:
             print(f"train: {out_dir} holds a finished run ({start} steps); nothing to train.", flush=True)
         return history
-    # The checkpoint callback passes over the batches of its epoch it already covers (they reach the
-    # callbacks as steps); the batches before that epoch are skipped in the stream here.
-    done_in_epoch = int(meta.get("batches_done", 0)) % per_epoch if meta else 0
-    standard = [backup, StopAtStep(steps, start=start - done_in_epoch)]
+    # Where the checkpoint callback puts the run back (its epoch, and the batches of that epoch it passes
+    # over: they reach the callbacks as steps); the batches before that epoch are skipped in the stream.
+    done = int(meta.get("batches_done", 0))
+    initial_epoch = int(meta.get("epoch", 0)) + (1 if meta and done >= per_epoch else 0)
+    done_in_epoch = done if done < per_epoch else 0
+    first = start - done_in_epoch  # batches of the stream before the first one fit sees
+    standard = [backup, StopAtStep(steps, start=first)]
     if getattr(model, "generator", None) is not None:
         standard.append(SampleGrid(out_dir / "samples", operator=sample_operator or getattr(model, "operator", None),
                                    seed=seed))
@@ -149,41 +156,11 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     if verbose == 1 and not sys.stdout.isatty():
         verbose = 2
     began = time.perf_counter()
-    model.fit(_training_stream(data, start - done_in_epoch), epochs=math.ceil(steps / per_epoch),
-              steps_per_epoch=per_epoch, callbacks=standard + list(callbacks), verbose=verbose, shuffle=False)
+    model.fit(_training_stream(data, first), epochs=initial_epoch + math.ceil((steps - first) / per_epoch), steps_per_epoch=per_epoch,
+              callbacks=standard + list(callbacks), verbose=verbose, shuffle=False)
     history = model.history
     history.seconds, history.initial_step, history.steps = time.perf_counter() - began, start, steps
     if guard.diverged is not None:
         raise TrainingDiverged(f"{guard.diverged['message']} Checkpoints: {backup.backup_dir}.")
     backup.save_final()
     return history
-
-
-def fit_for_steps(model, dataset, steps, log_every=500, verbose=None, callbacks=None):
-    """Runs exactly ``steps`` training steps of ``model.fit`` on a repeating dataset, logging in chunks.
-
-    The chunk (Keras "epoch") is the largest divisor of ``steps`` between ``log_every / 2`` and
-    ``log_every`` (or all ``steps`` at once if there is none), so the total is exact and the history
-    has one entry per chunk.
-
-    Args:
-        model: a compiled Keras model (e.g. :class:`DeepCompressedSensing`, ``CSGAN``).
-        dataset: a ``tf.data.Dataset`` that repeats (at least ``steps`` batches).
-        steps: training steps (>= 1).
-        log_every: target number of steps per progress line.
-        verbose: Keras verbosity; default 1 (progress bar) on a terminal, 2 (one line per chunk) otherwise.
-        callbacks: passed to ``fit``.
-
-    Returns:
-        ``(history dict, seconds)``.
-    """
-    steps = check_positive_int(steps, "fit_for_steps", "steps")
-    log_every = check_positive_int(log_every, "fit_for_steps", "log_every")
-    chunk = steps if steps <= log_every else next(
-        (c for c in range(log_every, max(1, log_every // 2) - 1, -1) if steps % c == 0), steps)
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
-    start = time.perf_counter()
-    history = model.fit(dataset, steps_per_epoch=chunk, epochs=steps // chunk, shuffle=False, verbose=verbose,
-                        callbacks=callbacks)
-    return history.history, time.perf_counter() - start

@@ -222,6 +222,7 @@ def test_same_seed_same_first_step():
     assert first_step(3, "normal") == first_step(3, "normal") != first_step(3)
 
 
+@pytest.mark.slow  # a subprocess
 def test_generator_saves_and_loads_in_a_fresh_process(tmp_path):
     gan = make_gan(M.PixelDrop(0.5, noise=M.GaussianNoise(0.1), seed=0))
     fit_finite(gan, images())
@@ -357,6 +358,7 @@ def _reports(stdout, tag):
     return [json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith(tag + " ")]
 
 
+@pytest.mark.slow  # a subprocess
 def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     metadata = tmp_path / "backup" / "training_metadata.json"

@@ -13,7 +13,6 @@ import tensorflow as tf
 
 import measurements as M
 from ambient_dcs.models.dcs import DeepCompressedSensing, calibrate_measurement, distance_scale, rip_loss
-from ambient_dcs.training.fit import fit_for_steps
 from ambient_dcs.latent import optimise_latents
 from ambient_dcs.reconstruction.base import Reconstruction
 
@@ -163,15 +162,6 @@ def test_learned_step_size_is_trained():
     dcs.fit(_dataset(images(32)), steps_per_epoch=3, epochs=1, verbose=0)
     assert abs(dcs.log_step_size.numpy() - before) > 1e-3
     assert dcs.step_size() == pytest.approx(math.exp(dcs.log_step_size.numpy()))
-
-
-@pytest.mark.parametrize("steps,log_every,chunks", [(8, 3, 4), (7, 4, 1), (3, 10, 1)])
-def test_fit_for_steps_runs_exactly_the_steps_asked(steps, log_every, chunks):
-    dcs = DeepCompressedSensing(generator(), M.GaussianProjection(M_MEAS, seed=0), latent_steps=1, seed=0)
-    dcs.compile(run_eagerly=True)
-    history, seconds = fit_for_steps(dcs, _dataset(images(16)), steps, log_every=log_every, verbose=0)
-    assert int(dcs.optimizer.iterations.numpy()) == steps
-    assert len(history["loss"]) == chunks and seconds > 0
 
 
 def test_t0_does_not_train_the_step_size():

@@ -28,10 +28,12 @@ def replica_runs():
     return json.loads(line[-1][len("RESULT "):])
 
 
+@pytest.mark.slow  # a subprocess
 def test_two_replicas_really_ran(replica_runs):
     assert replica_runs["replicas"] == [1, 2]
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_same_first_step_loss_and_weights_with_one_and_two_replicas(replica_runs, trainer):
     one, two = replica_runs[trainer]["one"], replica_runs[trainer]["two"]
@@ -45,6 +47,7 @@ def test_same_first_step_loss_and_weights_with_one_and_two_replicas(replica_runs
     np.testing.assert_allclose(w2, w1, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # a subprocess
 def test_csgm_file_sharded_over_two_devices_equals_one_device_and_in_memory(replica_runs):
     one, two = replica_runs["csgm_file"]["one"], replica_runs["csgm_file"]["two"]
     assert (one["replicas"], two["replicas"]) == (1, 2)

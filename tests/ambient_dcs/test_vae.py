@@ -89,6 +89,7 @@ def test_same_seed_same_training(x256):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
 
 
+@pytest.mark.slow  # a subprocess
 def test_save_and_load_in_a_fresh_process(trained, tmp_path):
     vae, _ = trained
     z = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import keras
+import pytest
 
 from ambient_dcs.networks import vae_decoder
 from benchmarks.flops import csgm_flops_per_row_step, dense_operator_flops, forward_flops
@@ -33,6 +34,7 @@ def test_convolutions_count_output_positions_times_kernel():
     assert forward_flops(model) == expected
 
 
+@pytest.mark.slow  # a subprocess
 def test_peak_rss_is_the_child_process_own_and_grows_with_an_allocation():
     # A fresh process (not this large one: Linux carries ru_maxrss over exec, VmHWM it does not).
     code = ("import numpy as np; from benchmarks.hardware import peak_rss_mb; b = peak_rss_mb(); "

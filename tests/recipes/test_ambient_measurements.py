@@ -8,6 +8,8 @@ import pytest
 
 from recipes import ambient_measurements
 
+pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
+
 
 def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("AMBIENT_DCS_CACHE", str(tmp_path / "cache"))

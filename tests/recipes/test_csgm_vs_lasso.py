@@ -3,7 +3,11 @@
 import csv
 import json
 
+import pytest
+
 from recipes import csgm_vs_lasso
+
+pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
 
 
 def test_tiny_run_writes_every_output(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ from ambient_dcs.data.measured import hide_labels
 from ambient_dcs.data.datasets import load_dataset
 from recipes import cs_sgan, csgan_latent_steps, dcs_table
 
+pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
+
 
 @pytest.fixture(autouse=True, scope="module")
 def private_cache(tmp_path_factory):

@@ -13,6 +13,8 @@ import pytest
 
 from recipes import ambient_then_reconstruct, make_measurements
 
+pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--steps", "3", "--batch-size", "16", "--latent-dim", "4", "--width", "0.0625", "--csgm-steps", "4",
         "--restarts", "2", "--checkpoint-every", "2", "--no-xla", "--quiet"]
