@@ -278,6 +278,7 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
     started = time.perf_counter() if started is None else started
     out = pathlib.Path(config.out)
     op, data, image_shape, generator = _load_inputs(config)
+    x_train = x_test = None
     if data is None:
         x_train = load_dataset(config.dataset, "train")
         x_test = load_dataset(config.dataset, "test")[: config.test_images]
@@ -289,16 +290,45 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
     if generator is not None and tuple(generator.output_shape[1:]) != tuple(image_shape):
         raise JobError(f"{config.prior} generates images of shape {tuple(generator.output_shape[1:])}; the "
                        f"measurements are of images of shape {tuple(image_shape)}.")
-    n_train = len(data) if data is not None else len(x_train)
-    plan = _plan(config, op, n_train, data is None, generator is None)
+    n_images = len(data) if data is not None else len(x_test)
+    plan = _plan(config, op, len(data) if data is not None else len(x_train), data is None, generator is None)
+    _announce(config, op, out, image_shape, plan, n_images)
+    try:
+        if data is None:
+            # The instrument: every training image measured once. The priors without clean data see only y, θ.
+            y_train, theta_train = measure_dataset(op, x_train, seed=config.seed)
+            y_test, theta_test = measure_dataset(op, x_test, seed=config.seed + 1)
+            truth = x_test
+        else:
+            y_train, theta_train, y_test, theta_test, truth = data.y, data.theta, data.y, data.theta, None
+        training_data = {"prior": lambda: {"y": y_train, "theta": theta_train},
+                         "prior_unmeasure": lambda: unmeasure_dataset(op, y_train, theta_train),
+                         "prior_oracle": lambda: x_train}
+        priors = {PRIOR_LABELS[name]: train_prior(
+            training_data[name](), prior_op, image_shape, cfg, out, name=name, mode=mode, overwrite=config.overwrite,
+            progress=not config.quiet, sample_operator=op, strategy=strategy)
+            for name, (_, prior_op, mode, cfg) in plan.items()}
+    except (PriorExistsError, ValueError) as err:
+        raise JobError(str(err)) from err
+    generator = priors[OURS].generator if generator is None else generator
+    print("Reconstructing …", flush=True)
+    recs, results = {}, {}
+    for name, method in _methods(config, op, image_shape, n_images, generator, priors).items():
+        recs[name], results[name] = _run_method(name, method, y_test, theta_test, truth)
+    return MainJobResult(config, out, op, tuple(image_shape), results, recs, priors, generator, y_test, theta_test,
+                         truth, _notes(op, image_shape, results), started)
+
+
+def _announce(config, op, out, image_shape, plan, n_images):
+    """Creates ``out`` and prints the plan and its expected time; fails first (:class:`JobError`) if a
+    finished prior, or a checkpoint, with other settings is in the way."""
     prepare_output_dir(out)
-    try:  # fail before any work if a finished prior, or a checkpoint, with other settings is in the way
+    try:
         todo = [check_prior_target(out, name, prior_settings(prior_op, image_shape, cfg, mode, size), config.overwrite)
                 for name, (size, prior_op, mode, cfg) in plan.items()]
     except PriorExistsError as err:
         raise JobError(str(err)) from err
     to_train = [cfg for (_, _, _, cfg), what in zip(plan.values(), todo) if what == "train"]
-    n_images = len(data) if data is not None else len(x_test)
     reused = f", {todo.count('reuse')} finished one(s) reused" if "reuse" in todo else ""
     print(f"ambient_then_reconstruct: {type(op).__name__} measurements of "
           f"{config.measurements or config.dataset}; {todo.count('train')} prior(s) to train ({config.steps} steps "
@@ -306,42 +336,19 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
           f"{estimate_minutes(config, to_train, n_images, len(plan)):.0f} minutes on a 2-core CPU. Output: {out}/",
           flush=True)
 
-    seed = config.seed
-    priors = {}
-    try:
-        if data is None:
-            # The instrument: every training image measured once. The priors without clean data see only y, θ.
-            y_train, theta_train = measure_dataset(op, x_train, seed=seed)
-            y_test, theta_test = measure_dataset(op, x_test, seed=seed + 1)
-            truth = x_test
-        else:
-            y_train, theta_train, y_test, theta_test, truth = data.y, data.theta, data.y, data.theta, None
-        training_data = {"prior": lambda: {"y": y_train, "theta": theta_train},
-                         "prior_unmeasure": lambda: unmeasure_dataset(op, y_train, theta_train),
-                         "prior_oracle": lambda: x_train}
-        for name, (_, prior_op, mode, cfg) in plan.items():
-            priors[PRIOR_LABELS[name]] = train_prior(
-                training_data[name](), prior_op, image_shape, cfg, out, name=name, mode=mode,
-                overwrite=config.overwrite, progress=not config.quiet, sample_operator=op, strategy=strategy)
-        if generator is None:
-            generator = priors[OURS].generator
-    except (PriorExistsError, ValueError) as err:
-        raise JobError(str(err)) from err
 
-    print("Reconstructing …", flush=True)
+def _methods(config, op, image_shape, n_images, generator, priors):
+    """``{label: reconstructor}``: the classical inverses, CSGM on our prior (and the fast path with
+    ``--fast``), CSGM on the baseline priors."""
     methods = dict(classical_methods(op, image_shape, n_images, lasso=not config.no_lasso))
     methods[f"CSGM, {OURS}"] = _csgm(generator, op, config)
     if config.fast and priors.get(OURS) is not None:
-        fast = priors[OURS].reconstructor(restarts=config.restarts, seed=seed)
+        fast = priors[OURS].reconstructor(restarts=config.restarts, seed=config.seed)
         methods[f"fast path: {fast.steps} learned steps, {OURS}"] = fast
     for label in (UNMEASURE, ORACLE):
         if label in priors:
             methods[f"CSGM, {label}"] = _csgm(priors[label].generator, op, config)
-    recs, results = {}, {}
-    for name, method in methods.items():
-        recs[name], results[name] = _run_method(name, method, y_test, theta_test, truth)
-    return MainJobResult(config, out, op, tuple(image_shape), results, recs, priors, generator, y_test, theta_test,
-                         truth, _notes(op, image_shape, results), started)
+    return methods
 
 
 def _notes(op, image_shape, results):

@@ -60,17 +60,20 @@ def labels(n=EXAMPLES, classes=3):
     return out
 
 
-def dataset(*arrays):
-    """The arrays (one or a tuple) as batches of :data:`BATCH_SIZE`, shuffled with a fixed seed.
+def dataset(*arrays, passes=64):
+    """The arrays (one or a tuple) as batches of :data:`BATCH_SIZE`: ``passes`` passes over the data,
+    each in another order, then repeated.
 
-    Repeated, then shuffled: every pass over the data has another order, and every iterator of the
-    dataset gives the same stream (``reshuffle_each_iteration=False``), so the batches do not depend on
-    how often the dataset was opened (Keras opens it once more under a ``tf.distribute`` strategy).
+    The order is drawn with NumPy (seed 0), so the batches depend neither on TensorFlow's global seed
+    (which ``tf.data``'s ``shuffle`` mixes into its own, and which other code may have set) nor on how
+    often the dataset was opened (Keras opens it once more under a ``tf.distribute`` strategy).
     """
-    data = arrays[0] if len(arrays) == 1 else tuple(arrays)
     n = len(arrays[0])
-    return (tf.data.Dataset.from_tensor_slices(data).repeat().shuffle(n, seed=0, reshuffle_each_iteration=False)
-            .batch(BATCH_SIZE, drop_remainder=True))
+    rng = np.random.default_rng(0)
+    order = np.concatenate([rng.permutation(n) for _ in range(passes)])
+    data = tuple(np.asarray(a)[order] for a in arrays)
+    return tf.data.Dataset.from_tensor_slices(data[0] if len(data) == 1 else data).repeat().batch(
+        BATCH_SIZE, drop_remainder=True)
 
 
 def weights_of(model):

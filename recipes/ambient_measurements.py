@@ -24,8 +24,7 @@ The experiment itself is the library function ambient_dcs.evaluation.ambient_gri
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.ambient_grid import (SETTINGS, AmbientGridConfig, ambient_grid, runs_of,  # noqa: F401
-                                                 write_ambient_grid_report)
+from ambient_dcs.evaluation.ambient_grid import SETTINGS, AmbientGridConfig, ambient_grid, write_ambient_grid_report
 from recipes import common
 
 

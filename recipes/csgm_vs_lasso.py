@@ -17,7 +17,7 @@ The experiment itself is the library function ambient_dcs.evaluation.csgm_vs_las
 from __future__ import annotations
 
 from ambient_dcs.evaluation.csgm_vs_lasso import (PAPER_MEASUREMENTS, CsgmVsLassoConfig, csgm_vs_lasso,
-                                                  lasso_match, write_csgm_vs_lasso_report)  # noqa: F401
+                                                  write_csgm_vs_lasso_report)
 from recipes import common
 
 

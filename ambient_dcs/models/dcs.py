@@ -61,7 +61,7 @@ import tensorflow as tf
 
 import measurements
 
-from ..latent import PROJECTIONS, optimise_latents, project_latents
+from ..latent import optimise_latents, project_latents
 from ..reconstruction.learned import LearnedLatentReconstructor
 from ..training.distribute import scale_loss
 from .base import (GenerativeTrainer, _check_batch_images, _check_common, _check_float, _check_int, _image_shape_from,

@@ -24,7 +24,6 @@ Example:
 from __future__ import annotations
 
 import math
-import time
 
 import keras
 import numpy as np

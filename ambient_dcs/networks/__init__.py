@@ -4,4 +4,4 @@ See :mod:`ambient_dcs.networks.builders` for the table of builders and their ori
 """
 
 from .builders import *  # noqa: F401,F403
-from .builders import UPSAMPLINGS, __all__  # noqa: F401
+from .builders import RESIZE_OUTPUT_BIAS, UPSAMPLINGS, __all__  # noqa: F401

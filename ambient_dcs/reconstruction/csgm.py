@@ -22,8 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..latent import OPTIMIZERS, minimise_latents
-from .base import (LatentReconstructor, Reconstruction, check_reconstruction_inputs, dense_only,  # noqa: F401
-                   image_shape_of, measurement_error)
+from .base import LatentReconstructor, Reconstruction, dense_only, image_shape_of
 
 MEASUREMENT_LOSSES = ("l2", "l1+l2")
 SELECTIONS = ("measurement", "loss")

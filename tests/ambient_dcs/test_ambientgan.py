@@ -6,11 +6,6 @@ tests do not depend on ambient_dcs.networks.
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import keras
 import numpy as np
@@ -108,13 +103,6 @@ def changed(before, model):
     return any(not np.array_equal(a, np.array(b)) for a, b in zip(before, model.weights))
 
 
-def run_python(code, *args, timeout=120):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], env=env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
 # --------------------------------------------------------------------------- modes × losses
 @pytest.mark.parametrize("loss", ["wgan-gp", "dcgan", "lsgan"])
 @pytest.mark.parametrize("mode", ["ambient", "ignore", "unmeasure"])
@@ -182,6 +170,20 @@ def test_measurement_batch_without_theta_when_exposed_raises():
         gan.fit(batches({"y": y[:, :10]}), epochs=1, verbose=0)
 
 
+def test_a_critic_that_ignores_the_exposed_theta_trains():
+    # The θ input gets no gradient in the WGAN-GP penalty: it counts as zero, not as an error.
+    op = M.PadRotateProject(expose_theta=True, seed=0)
+    theta = op.sample_theta(1, seed=0, image_shape=IMAGE_SHAPE)
+    y_in = keras.Input((int(np.prod(op.measurement_shape(IMAGE_SHAPE))),))
+    theta_in = keras.Input((op.theta_features(theta).shape[-1],))
+    blind = keras.Model([y_in, theta_in], keras.layers.Dense(1)(keras.layers.Dense(16, activation="relu")(y_in)))
+    keras.utils.set_random_seed(0)
+    gan = AmbientGAN(generator(), blind, op, d_steps=1, seed=0)
+    gan.compile()
+    history = fit_finite(gan, images())
+    assert history["gp"][-1] > 0  # the penalty is computed from the measurement input alone
+
+
 def test_ignore_mode_with_vector_operator_raises():
     op = M.GaussianProjection(20, seed=0)
     with pytest.raises(ValueError, match=r"\(12, 12, 1\).*\(20,\)"):
@@ -220,33 +222,6 @@ def test_same_seed_same_first_step():
     assert first_step(3) == first_step(3)
     assert first_step(3) != first_step(4)
     assert first_step(3, "normal") == first_step(3, "normal") != first_step(3)
-
-
-@pytest.mark.slow  # a subprocess
-def test_generator_saves_and_loads_in_a_fresh_process(tmp_path):
-    gan = make_gan(M.PixelDrop(0.5, noise=M.GaussianNoise(0.1), seed=0))
-    fit_finite(gan, images())
-    gan.generator.save(tmp_path / "generator.keras")
-    gan.save(tmp_path / "gan.keras")  # the whole trainer too: parts, optimizers and their state
-    z = np.asarray(gan.sample_latent(6, seed=0))
-    np.save(tmp_path / "z.npy", z)
-    code = textwrap.dedent("""
-        import sys, numpy as np, keras
-        folder = sys.argv[1]
-        g = keras.saving.load_model(folder + "/generator.keras")      # a plain Keras model: no import needed
-        np.save(folder + "/out.npy", np.asarray(g(np.load(folder + "/z.npy"))))
-        import ambient_dcs.models.ambientgan                                  # registers AmbientGAN
-        gan = keras.saving.load_model(folder + "/gan.keras")
-        np.save(folder + "/out_gan.npy", np.asarray(gan.generator(np.load(folder + "/z.npy"))))
-        print(type(gan).__name__, gan.mode, gan.loss_name, int(gan.g_optimizer.iterations),
-              int(gan.d_optimizer.iterations), type(gan.operator.noise).__name__)
-    """)
-    result = run_python(code, tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    expected = np.asarray(gan.generator(z))
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)
-    np.testing.assert_array_equal(np.load(tmp_path / "out_gan.npy"), expected)
-    assert result.stdout.split() == ["AmbientGAN", "ambient", "wgan-gp", "2", "4", "GaussianNoise"]
 
 
 def test_jit_compile():
@@ -319,80 +294,6 @@ def test_sample_grid_with_vector_measurements(tmp_path):
     paths = grid.save(7)
     assert [os.path.basename(p) for p in paths] == ["samples_epoch007.png", "measured_epoch007.png"]
     assert all(os.path.getsize(p) > 0 for p in paths)
-
-
-RESUME_SCRIPT = textwrap.dedent("""
-    import json, sys, time
-    import numpy as np, keras, tensorflow as tf
-    import measurements as M
-    from ambient_dcs.models.ambientgan import AmbientGAN
-    from ambient_dcs.training.callbacks import checkpointing
-
-    out, delay = sys.argv[1], float(sys.argv[2])
-    keras.utils.set_random_seed(0)
-    z = keras.Input((8,))
-    g = keras.Model(z, keras.layers.Reshape((12, 12, 1))(keras.layers.Dense(144, activation="sigmoid")(z)))
-    y = keras.Input((12, 12, 1))
-    d = keras.Model(y, keras.layers.Dense(1)(keras.layers.Flatten()(y)))
-    gan = AmbientGAN(g, d, M.PixelDrop(0.5), d_steps=2, seed=0)
-    gan.compile()
-    x = np.random.default_rng(0).random((24, 12, 12, 1)).astype("float32")
-
-    def state():
-        return {"epoch": gan._initial_epoch or 0, "g_step": int(gan.g_optimizer.iterations),
-                "d_step": int(gan.d_optimizer.iterations)}
-
-    class Report(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            print("BEGIN", json.dumps(state()), flush=True)
-        def on_train_batch_end(self, batch, logs=None):
-            time.sleep(delay)
-
-    gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(4), epochs=3, verbose=0,
-            callbacks=[checkpointing(out, every_steps=4), Report()])   # 6 steps per epoch, 18 in all
-    print("END", json.dumps(state()), flush=True)
-""")
-
-
-def _reports(stdout, tag):
-    return [json.loads(line.split(" ", 1)[1]) for line in stdout.splitlines() if line.startswith(tag + " ")]
-
-
-@pytest.mark.slow  # a subprocess
-def test_kill_9_then_resume_continues_from_the_last_checkpoint(tmp_path):
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
-    metadata = tmp_path / "backup" / "training_metadata.json"
-    first = subprocess.Popen([sys.executable, "-c", RESUME_SCRIPT, str(tmp_path), "0.25"], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        deadline = time.time() + 90
-        while time.time() < deadline and first.poll() is None:  # wait for the backup of step 8 (epoch 2)
-            if metadata.exists() and json.loads(metadata.read_text())["step"] >= 8:
-                break
-            time.sleep(0.05)
-        assert first.poll() is None, "the first run ended before it could be killed"
-        first.send_signal(signal.SIGKILL)
-        stdout, _ = first.communicate(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
-    assert first.returncode == -signal.SIGKILL
-    assert _reports(stdout, "BEGIN") == [{"epoch": 0, "g_step": 0, "d_step": 0}] and not _reports(stdout, "END")
-    saved = json.loads(metadata.read_text())
-
-    second = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(tmp_path), "0"], env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert second.returncode == 0, second.stderr[-3000:]
-    (begin,) = _reports(second.stdout, "BEGIN")
-    (end,) = _reports(second.stdout, "END")
-    step = saved["step"]
-    assert step >= 8 and step % 4 == 0
-    # Resumed in the epoch of the backup, with weights and BOTH optimizers' state restored ...
-    assert begin == {"epoch": step // 6, "g_step": step, "d_step": 2 * step}
-    # ... and it ends after as many steps as an uninterrupted run (3 epochs × 6 batches).
-    assert end == {"epoch": step // 6, "g_step": 18, "d_step": 36}
-    assert "resumed from" in second.stderr
-    assert not (tmp_path / "backup").exists()
 
 
 class Exploding(keras.Model):

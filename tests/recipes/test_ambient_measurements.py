@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from ambient_dcs.evaluation.ambient_grid import runs_of
 from recipes import ambient_measurements
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
@@ -37,6 +38,6 @@ def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
 
 def test_runs_of_skips_modes_that_do_not_exist():
     # ignore needs image-shaped measurements; the 1-D projections have no classical unmeasure inverse.
-    assert ambient_measurements.runs_of(["project-2-theta", "blur-noise-0.5"], no_reference=True) == [
+    assert runs_of(["project-2-theta", "blur-noise-0.5"], no_reference=True) == [
         ("project-2-theta", "ambient"), ("blur-noise-0.5", "ambient"), ("blur-noise-0.5", "ignore"),
         ("blur-noise-0.5", "unmeasure")]

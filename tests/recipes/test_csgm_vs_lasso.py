@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from ambient_dcs.evaluation.csgm_vs_lasso import lasso_match
 from recipes import csgm_vs_lasso
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
@@ -27,7 +28,7 @@ def test_tiny_run_writes_every_output(tmp_path, monkeypatch):
     assert all(int(r["images"]) == 4 for r in rows if r["experiment"] == "gaussian")
     # The summary's "Lasso first matches" sentence is lasso_match() of the same rows.
     saved = json.loads((out / "results.json").read_text())["rows"]
-    target, m = csgm_vs_lasso.lasso_match(saved)
+    target, m = lasso_match(saved)
     summary = (out / "summary.md").read_text()
     assert f"({target:.4f})" in summary
     assert f"at m = {m if m is not None else 'none of the m tried'}." in summary
