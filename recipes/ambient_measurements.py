@@ -54,12 +54,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    _, strategy = common.setup(args)
-    result = ambient_grid(AmbientGridConfig(**common.settings(args)), strategy=strategy)
-    print("\n" + write_ambient_grid_report(result))
-    print(f"Results written to {result.out}/")
-    return 0
+    return common.run(parse_args(argv), ambient_grid, AmbientGridConfig, write_ambient_grid_report)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,13 @@ def setup(args, create_out=True):
     strategy = make_strategy(args.strategy) if getattr(args, "strategy", None) is not None else None
     out = prepare_output_dir(args.out) if create_out else pathlib.Path(args.out)
     return out, strategy
+
+
+def run(args, experiment, config_class, write_report):
+    """The ``main`` of an experiment recipe: :func:`setup`, ``experiment(config_class(**flags), strategy=…)``,
+    then its report written and printed. Returns the exit status (0)."""
+    _, strategy = setup(args)
+    result = experiment(config_class(**settings(args)), strategy=strategy)
+    print("\n" + write_report(result))
+    print(f"Results written to {result.out}/")
+    return 0

@@ -57,12 +57,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    _, strategy = common.setup(args)
-    result = cs_sgan(CsSganConfig(**common.settings(args)), strategy=strategy)
-    print("\n" + write_cs_sgan_report(result))
-    print(f"Results written to {result.out}/")
-    return 0
+    return common.run(parse_args(argv), cs_sgan, CsSganConfig, write_cs_sgan_report)
 
 
 if __name__ == "__main__":

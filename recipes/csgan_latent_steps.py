@@ -57,12 +57,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    _, strategy = common.setup(args)
-    result = csgan_latent_steps(CsganLatentStepsConfig(**common.settings(args)), strategy=strategy)
-    print("\n" + write_csgan_latent_steps_report(result))
-    print(f"Results written to {result.out}/")
-    return 0
+    return common.run(parse_args(argv), csgan_latent_steps, CsganLatentStepsConfig, write_csgan_latent_steps_report)
 
 
 if __name__ == "__main__":

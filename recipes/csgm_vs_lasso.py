@@ -49,12 +49,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    _, strategy = common.setup(args)
-    result = csgm_vs_lasso(CsgmVsLassoConfig(**common.settings(args)), strategy=strategy)
-    print("\n" + write_csgm_vs_lasso_report(result))
-    print(f"Results written to {result.out}/")
-    return 0
+    return common.run(parse_args(argv), csgm_vs_lasso, CsgmVsLassoConfig, write_csgm_vs_lasso_report)
 
 
 if __name__ == "__main__":

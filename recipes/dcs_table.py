@@ -78,12 +78,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    _, strategy = common.setup(args)
-    result = dcs_table(DcsTableConfig(**common.settings(args)), strategy=strategy)
-    print("\n" + write_dcs_table_report(result))
-    print(f"Results written to {result.out}/")
-    return 0
+    return common.run(parse_args(argv), dcs_table, DcsTableConfig, write_dcs_table_report)
 
 
 if __name__ == "__main__":

@@ -267,6 +267,19 @@ class LatentReconstructor(Reconstructor):
     def _begin(self, n):
         return {"rng": np.random.default_rng(self.seed), "rows": min(self.batch_size, n)}
 
+    def _keep_best(self, images, z, best, batch):
+        """In the graph: ``x`` and ``z`` of the chosen restart ``best`` ``(B,)`` of each image, from every
+        restart's ``images`` ``(B·R, H, W, C)`` and ``z`` ``(B·R, k)`` (image-major rows); with them the
+        spread of the restarts' images, ``std`` (``R > 1``) and ``samples`` (``keep_samples``)."""
+        images = tf.reshape(images, tf.concat([[batch, self.restarts], tf.shape(images)[1:]], 0))
+        out = {"x": tf.gather(images, best, batch_dims=1),
+               "z": tf.gather(tf.reshape(z, [batch, self.restarts, self.latent_dim]), best, batch_dims=1)}
+        if self.restarts > 1:
+            out["std"] = tf.math.reduce_std(images, axis=1)
+        if self.keep_samples:
+            out["samples"] = images
+        return out
+
     def _reconstruct_batch(self, y, theta, state):
         count = int(y.shape[0])
         z0 = self.initial_latents(state["rng"], count)

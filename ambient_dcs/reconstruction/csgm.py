@@ -135,15 +135,7 @@ class CSGM(LatentReconstructor):
         z, images, errors, losses, steps = self._solve_batch(rows_y, rows_theta, tf.reshape(z0, [-1, self.latent_dim]))
         errors, losses = tf.reshape(errors, [b, r]), tf.reshape(losses, [b, r])
         best = tf.argmin(errors if self.select == "measurement" else losses, axis=1, output_type=tf.int32)
-        images = tf.reshape(images, tf.concat([[b, r], tf.shape(images)[1:]], 0))
-        out = {"x": tf.gather(images, best, batch_dims=1),
-               "z": tf.gather(tf.reshape(z, [b, r, self.latent_dim]), best, batch_dims=1),
-               "restart_errors": errors, "restart_losses": losses, "steps": steps}
-        if r > 1:
-            out["std"] = tf.math.reduce_std(images, axis=1)
-        if self.keep_samples:
-            out["samples"] = images
-        return out
+        return dict(self._keep_best(images, z, best, b), restart_errors=errors, restart_losses=losses, steps=steps)
 
     def _to_reconstruction(self, out, count):
         """The first ``count`` rows of a graph result as a :class:`Reconstruction`."""

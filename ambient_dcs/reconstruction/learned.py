@@ -105,14 +105,7 @@ class LearnedLatentReconstructor(LatentReconstructor):
         images = self.generator(z, training=False)  # every restart's image: its error, x, std and samples
         errors = tf.reshape(self._errors(images, rows_y, rows_theta), [b, r])
         best = tf.argmin(errors, axis=1, output_type=tf.int32)
-        images = tf.reshape(images, tf.concat([[b, r], tf.shape(images)[1:]], 0))
-        out = {"x": tf.gather(images, best, batch_dims=1),
-               "z": tf.gather(tf.reshape(z, [b, r, self.latent_dim]), best, batch_dims=1), "restart_errors": errors}
-        if r > 1:
-            out["std"] = tf.math.reduce_std(images, axis=1)
-        if self.keep_samples:
-            out["samples"] = images
-        return out
+        return dict(self._keep_best(images, z, best, b), restart_errors=errors)
 
     def _to_reconstruction(self, out, count):
         """The first ``count`` rows of a graph result as a :class:`Reconstruction`."""
