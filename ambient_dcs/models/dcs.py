@@ -224,6 +224,7 @@ class DeepCompressedSensing(GenerativeTrainer):
         self.project = project
         self.second_order = bool(second_order)
         self.log_step_size = _log_step_weight(self, step_size)
+        self._fast_path = None  # (settings, LearnedLatentReconstructor) of the last reconstruct call
         self.built = True
 
     # ------------------------------------------------------------------ the contract
@@ -365,7 +366,11 @@ class DeepCompressedSensing(GenerativeTrainer):
         owner = "DeepCompressedSensing.reconstruct"
         batch_size = _check_int(batch_size, owner, "batch_size", 1)
         seed = _check_int(seed, owner, "seed", 0)
-        return self.reconstructor(seed=seed, batch_size=batch_size).reconstruct(y, theta, verbose=verbose)
+        # One reconstructor (one traced graph) per setting: a new one per call would trace again.
+        key = (seed, batch_size, self.step_size())
+        if self._fast_path is None or self._fast_path[0] != key:
+            self._fast_path = (key, self.reconstructor(seed=seed, batch_size=batch_size))
+        return self._fast_path[1].reconstruct(y, theta, verbose=verbose)
 
     def reconstructor(self, restarts=1, seed=0, batch_size=500):
         """The fast path as a reconstructor of the common protocol (``reconstruct``, ``reconstruct_file``):

@@ -60,6 +60,17 @@ class StopAtStep(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+#: Steps of a Keras epoch of :func:`train` (one progress line, sample grid and TensorBoard point each),
+#: rounded to a multiple of the checkpoint interval.
+EPOCH_STEPS = 250
+
+
+def _epoch_length(steps, checkpoint_every):
+    """The multiple of ``checkpoint_every`` nearest to :data:`EPOCH_STEPS`, at most ``steps``: short
+    checkpoint intervals do not make a sample grid every few steps."""
+    return min(steps, checkpoint_every * max(1, round(EPOCH_STEPS / checkpoint_every)))
+
+
 def _training_stream(data, skip):
     """The dataset repeated, positioned ``skip`` batches in, with ``tf.data`` autotuning off."""
     options = tf.data.Options()
@@ -108,8 +119,8 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
             resumes (the model's own earlier training, before this run, does not count).
         out_dir: the run's folder: ``backup/`` (checkpoints), ``samples/`` (PNG grids), ``logs/``
             (TensorBoard).
-        checkpoint_every: steps between checkpoints; also the length of a Keras epoch (one progress
-            line, one sample grid and one TensorBoard point each).
+        checkpoint_every: steps between checkpoints. A Keras epoch (one progress line, one sample
+            grid, one TensorBoard point) is the multiple of it nearest to 250 steps.
         seed: seed of the fixed latents (and θ, noise) of the sample grids.
         callbacks: more Keras callbacks, run after the standard ones.
         verbose: 0 no progress, 1 progress bar (one line per epoch when not on a terminal), 2 one line per
@@ -128,7 +139,7 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     steps, checkpoint_every = _check_train_inputs(model, data, steps, checkpoint_every, seed)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    per_epoch = min(checkpoint_every, steps)
+    per_epoch = _epoch_length(steps, checkpoint_every)
     # Resumes and refused checkpoints are rare and matter: they are said on stderr whatever ``verbose``.
     backup = StepBackupAndRestore(out_dir / "backup", save_freq=checkpoint_every, delete_checkpoint=False, verbose=1)
     meta = backup.read_metadata() or {}

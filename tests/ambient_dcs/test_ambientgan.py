@@ -104,6 +104,7 @@ def changed(before, model):
 
 
 # --------------------------------------------------------------------------- modes × losses
+@pytest.mark.slow  # 15.2 s
 @pytest.mark.parametrize("loss", ["wgan-gp", "dcgan", "lsgan"])
 @pytest.mark.parametrize("mode", ["ambient", "ignore", "unmeasure"])
 def test_each_mode_and_loss_trains(mode, loss):
@@ -130,6 +131,7 @@ OPERATORS = [
 ]
 
 
+@pytest.mark.slow  # 12.9 s
 @pytest.mark.parametrize("make_op", [m for _, m in OPERATORS], ids=[n for n, _ in OPERATORS])
 def test_ambient_mode_with_operators(make_op):
     op = make_op()
@@ -149,6 +151,7 @@ def test_ambient_mode_with_operators(make_op):
     lambda: M.PixelDrop(0.5, seed=0),                        # θ given but unused
     lambda: M.GaussianBlur(1.0, 3, noise=M.GaussianNoise(0.05)),  # deterministic: no θ at all
 ], ids=["theta-exposed", "random", "deterministic"])
+@pytest.mark.slow  # 7.8 s
 def test_measurement_batches_need_no_clean_images(make_op):
     op = make_op()
     y, theta = measure_dataset(op, images(), seed=2)
@@ -224,6 +227,7 @@ def test_same_seed_same_first_step():
     assert first_step(3, "normal") == first_step(3, "normal") != first_step(3)
 
 
+@pytest.mark.slow  # 5.6 s
 def test_jit_compile():
     op = M.PixelDrop(0.5, noise=M.GaussianNoise(0.1), seed=0)
     keras.utils.set_random_seed(0)
@@ -235,6 +239,7 @@ def test_jit_compile():
 
 
 # --------------------------------------------------------------------------- it learns
+@pytest.mark.slow  # 4.3 s
 def test_ambient_training_recovers_the_clean_mean():
     """Constant images of value 0.7, pixels dropped with p = 0.5 (no rescaling).
 

@@ -72,6 +72,7 @@ def fit_with_fixed_latents(gan, x, z_fixed, steps):
     return gan
 
 
+@pytest.mark.slow  # 4.8 s
 @pytest.mark.parametrize("logits", [2, 1])
 def test_zero_latent_steps_is_exactly_a_vanilla_gan(logits):
     x = images(8)
@@ -193,6 +194,7 @@ def test_mlp_bn_generator_shapes_range_and_seed():
 
 
 # --------------------------------------------------------------------------- training, saving
+@pytest.mark.slow  # 4.4 s
 def test_csgan_trains_a_few_steps_with_finite_losses():
     """The compiled (tf.function) train step; the other tests mostly run it eagerly."""
     gan = CSGAN(generator(), discriminator(1), latent_steps=3, seed=0)
@@ -203,6 +205,7 @@ def test_csgan_trains_a_few_steps_with_finite_losses():
         assert np.isfinite(history[name][-1]), name
 
 
+@pytest.mark.slow  # 4.3 s
 def test_save_and_load(tmp_path):
     sgan = CSSGAN(generator(), discriminator(4), seed=0)
     sgan.compile(g_optimizer=adam(), d_optimizer=adam())

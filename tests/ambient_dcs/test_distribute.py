@@ -62,6 +62,7 @@ def test_make_strategy_names():
         make_strategy("default", devices=["/cpu:0"])
 
 
+@pytest.mark.slow  # 4.2 s
 @pytest.mark.parametrize("precision", ["mixed-bfloat16", "mixed-float16"])
 def test_mixed_precision_trains_with_finite_losses_and_float32_weights(precision):
     import keras

@@ -91,6 +91,7 @@ def test_one_start_per_image_is_deep_compressed_sensings_reconstruction():
         LearnedLatentReconstructor(linear_generator(w), op, project="sphere")
 
 
+@pytest.mark.slow  # 7.1 s
 def test_training_learns_the_step_size_and_lowers_the_inversion_error():
     rng = np.random.default_rng(0)
     centres = rng.uniform(0.2, 0.8, (4, *SHAPE)).astype("float32")

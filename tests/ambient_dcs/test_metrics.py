@@ -233,6 +233,7 @@ def tiny_classifier(tmp_path_factory):
     return clf, cache
 
 
+@pytest.mark.slow  # 14.1 s
 def test_mnist_classifier_trains_caches_and_reloads(tiny_classifier, monkeypatch):
     clf, cache = tiny_classifier
     model_path, info_path = cache / "mnist_classifier_e1_s0.keras", cache / "mnist_classifier_e1_s0.json"
@@ -340,6 +341,7 @@ def test_inception_v3_validates_before_downloading():
         metrics.inception_v3_scores(np.zeros((4, 32, 32, 2), np.float32), np.zeros((4, 32, 32, 3), np.float32))
 
 
+@pytest.mark.slow  # 8.3 s
 def test_inception_v3_pipeline_with_random_weights(monkeypatch):
     """The resize / preprocess / IS / FID plumbing, with untrained weights instead of ImageNet's."""
     monkeypatch.setattr(metrics, "_inception_weights", lambda: None)

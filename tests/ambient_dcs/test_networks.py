@@ -75,6 +75,7 @@ def test_shapes_and_ranges(built, name):
             assert o.min() >= 0.0 and o.max() <= 1.0
 
 
+@pytest.mark.slow  # 13.5 s
 @pytest.mark.parametrize("name", list(CASES))
 def test_same_seed_same_weights_and_keras_round_trip(built, name, tmp_path):
     builder, inputs, _, _ = CASES[name]

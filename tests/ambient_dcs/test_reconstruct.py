@@ -36,6 +36,7 @@ def _relative_error(x_hat, x):
     return np.linalg.norm((x_hat - x).reshape(n, -1), axis=1) / np.linalg.norm(x.reshape(n, -1), axis=1)
 
 
+@pytest.mark.slow  # 3.4 s
 def test_range_of_generator_recovery_from_4k_noiseless_gaussian_measurements(generator):
     z_star = np.random.default_rng(1).standard_normal((6, K)).astype("float32")
     x_star = generator(z_star).numpy()
@@ -80,6 +81,7 @@ def test_csgm_with_a_user_defined_nonlinear_operator(generator):
     assert _relative_error(rec.x, x_star).mean() < 0.02
 
 
+@pytest.mark.slow  # 5.3 s
 def test_batches_restarts_options_and_xla(generator):
     x = generator(np.random.default_rng(4).standard_normal((5, K)).astype("float32")).numpy()
     op = M.GaussianProjection(25, seed=0, image_shape=SHAPE)
@@ -133,6 +135,7 @@ def test_constructor_validation(generator):
 
 
 # ------------------------------------------------------------------ the shared latent optimisers
+@pytest.mark.slow  # 6.8 s
 def test_minimise_latents_solves_a_quadratic_per_row():
     target = tf.constant([[1.0, -2.0], [3.0, 0.5]])
     for optimizer, lr in (("adam", 0.05), ("momentum", 0.05), ("sgd", 0.2)):

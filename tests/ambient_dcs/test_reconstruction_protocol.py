@@ -48,6 +48,7 @@ def _measurements(op):
     return np.asarray(y), {k: np.asarray(v) for k, v in theta.items()}
 
 
+@pytest.mark.slow  # 3.4 s
 @pytest.mark.parametrize("kind", ["gaussian", "pixeldrop"])
 @pytest.mark.parametrize("name", sorted(RECONSTRUCTORS))
 def test_reconstruct_and_reconstruct_file_agree(generator, name, kind, tmp_path):
@@ -80,6 +81,7 @@ def test_reconstruct_and_reconstruct_file_agree(generator, name, kind, tmp_path)
         assert value.shape == getattr(rec, field).shape
 
 
+@pytest.mark.slow  # 4.0 s
 @pytest.mark.parametrize("name", ["csgm", "learned"])
 def test_restarts_give_samples_and_their_per_pixel_std(generator, name, tmp_path):
     op = _operator("gaussian")

@@ -250,6 +250,7 @@ def test_config_round_trip(name):
     assert clone.steps_done == 0
 
 
+@pytest.mark.slow  # trains every case twice (module fixtures)
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_first_steps(name, reference, poisoned):
     a, b = reference(name)["record"], poisoned(name)["record"]
@@ -260,6 +261,7 @@ def test_same_seed_same_first_steps(name, reference, poisoned):
     assert any(not np.array_equal(w, w1) for w, w1 in zip(a.weights[EVERY], a.weights[1])), "no weight changed"
 
 
+@pytest.mark.slow  # trains every case twice (module fixtures)
 @pytest.mark.parametrize("name", NAMES)
 def test_nan_guard_keeps_the_last_good_checkpoint(name, reference, poisoned):
     run = poisoned(name)
@@ -274,6 +276,7 @@ def test_nan_guard_keeps_the_last_good_checkpoint(name, reference, poisoned):
     assert_arrays_close(weights_of(model), reference(name)["record"].weights[EVERY], f"{name}: checkpoint")
 
 
+@pytest.mark.slow  # a subprocess
 @pytest.mark.parametrize("name", NAMES)
 def test_keras_file_loads_in_a_fresh_process(name, reference, loaded):
     folder, generated = loaded

@@ -23,6 +23,7 @@ def data(n=32):
     return np.random.default_rng(0).uniform(0, 1, (n, *SHAPE)).astype("float32")
 
 
+@pytest.mark.slow  # 8.2 s
 def test_train_save_reuse_refuse_overwrite(tmp_path, capsys):
     op = M.PixelDrop(0.5, seed=0)
     y, theta = op.measure(data(), seed=1)

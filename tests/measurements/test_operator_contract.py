@@ -107,6 +107,7 @@ def test_closed_form_adjoint_equals_autodiff_adjoint(make):
     np.testing.assert_allclose(op.adjoint(y, theta), op.autodiff_adjoint(y, theta), atol=1e-10)
 
 
+@pytest.mark.slow  # 8.6 s
 @params(LINEAR)
 def test_pseudo_inverse_recovers_the_row_space(make):
     op = make()
@@ -114,6 +115,7 @@ def test_pseudo_inverse_recovers_the_row_space(make):
     assert check_pseudo_inverse(op, image_shape=IMAGE_SHAPE) < 1e-3
 
 
+@pytest.mark.slow  # 14.7 s
 @params(LINEAR)
 def test_pseudo_inverse_fits_the_measurements(make):
     """A A⁺ y = y for y in the range of A (consistency of the least-squares solution)."""
@@ -156,6 +158,7 @@ def test_saved_inside_a_keras_model(make, tmp_path):
     assert tuple(loaded(x).shape) == (3, *op.measurement_shape(IMAGE_SHAPE))
 
 
+@pytest.mark.slow  # 22.2 s
 @params(OPERATORS)
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 def test_works_inside_tf_function(make, jit_compile):
