@@ -31,6 +31,10 @@ SELECTIONS = ("measurement", "loss")
 class CSGM(LatentReconstructor):
     """Compressed sensing with a generative model.
 
+    ``reconstruct(y, theta)`` returns a :class:`Reconstruction` with ``x``, ``z``, ``measurement_error``
+    (of the kept restart), ``restart_errors``, ``restart_losses``, ``steps``, ``std`` (``restarts > 1``),
+    ``samples`` (``keep_samples``) and ``wall_time``; ``reconstruct_file`` streams a measurement file.
+
     Args:
         generator: a Keras model mapping latents ``(N, k)`` to images ``(N, H, W, C)`` in [0, 1].
         operator: the measurement operator (its noise-free ``forward`` defines the data term).
@@ -145,19 +149,3 @@ class CSGM(LatentReconstructor):
             x=arrays["x"], z=arrays["z"], measurement_error=arrays["restart_errors"][np.arange(count), chosen],
             restart_errors=arrays["restart_errors"], restart_losses=arrays["restart_losses"], steps=int(out["steps"]),
             samples=arrays.get("samples"), std=arrays.get("std"))
-
-    def reconstruct(self, y, theta=None, verbose=0):
-        """Reconstructs images from measurements.
-
-        Args:
-            y: measurements ``(N, *operator.measurement_shape(image_shape))``.
-            theta: the θ that produced ``y`` (required for random operators).
-            verbose: 1 shows a progress bar over images.
-
-        Returns:
-            A :class:`Reconstruction`: ``x``, ``z``, ``measurement_error`` (of the kept restart),
-            ``restart_errors``, ``restart_losses``, ``steps``, ``std`` (``restarts > 1``),
-            ``samples`` (``keep_samples``), ``wall_time``. For measurement files larger than
-            memory, or to spread the work over several devices, use :meth:`reconstruct_file`.
-        """
-        return super().reconstruct(y, theta, verbose=verbose)
