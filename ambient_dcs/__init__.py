@@ -25,8 +25,8 @@ import importlib
 from . import data, evaluation, latent, models, networks, reconstruction, reporting, training
 from .data import (hide_labels, load_dataset, load_measurements, measure_dataset, open_measurements, save_measurements,
                    unmeasure_dataset)
-from .evaluation import (classifier_scores, frechet_distance, inception_score, mnist_classifier, per_image_squared_error,
-                         per_pixel_mse, psnr, reconstruction_summary, ssim, summarize)
+from .evaluation import (classifier_scores, frechet_distance, inception_score, mnist_classifier, per_image_l2_error,
+                         per_image_squared_error, per_pixel_mse, psnr, reconstruction_summary, ssim, summarize)
 from .models import (CSGAN, CSSGAN, VAE, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing, mnist_vae_prior)
 from .models.base import GenerativeTrainer
 from .priors import PriorConfig, TrainedPrior, load_prior, train_prior
@@ -47,7 +47,7 @@ __all__ = [
     "load_dataset", "load_measurements", "open_measurements", "save_measurements", "measure_dataset",
     "unmeasure_dataset", "hide_labels",
     # metrics
-    "per_image_squared_error", "per_pixel_mse", "psnr", "ssim", "summarize", "reconstruction_summary",
+    "per_image_squared_error", "per_image_l2_error", "per_pixel_mse", "psnr", "ssim", "summarize", "reconstruction_summary",
     "inception_score", "frechet_distance", "mnist_classifier", "classifier_scores",
     # subpackages
     "models", "networks", "reconstruction", "data", "training", "evaluation", "reporting", "latent", "pipeline",

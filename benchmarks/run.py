@@ -150,32 +150,37 @@ def bench_dcs(vae, csgm_best_jit, quick, m=25, test_images=200):
 
 
 # ---------------------------------------------------------------------------- AmbientGAN training
-def bench_ambientgan(peak, quick, batch=64):
-    steps = 3 if quick else 20
+def time_ambientgan(peak, batch=64, width=1.0, jit=False, steps=20):
+    """Seconds, steps/s and fraction of ``peak`` of one AmbientGAN training step (PixelDrop(0.8),
+    WGAN-GP, 1 critic + 1 generator update) under the current Keras dtype policy."""
     op = M.PixelDrop(0.8, seed=0)
     op.ensure_built(SHAPE)
     x = load_dataset("mnist-embedded", "train")
-    out = {}
-    for name, jit in (("graph", False), ("xla", True)):
-        config = PriorConfig(batch_size=batch, width=1.0, jit_compile=jit, seed=0)
-        gan = build_trainer(op, SHAPE, config, "ambient")
-        gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9),
-                    d_optimizer=keras.optimizers.Adam(4e-4, beta_1=0.5, beta_2=0.9), jit_compile=jit)
-        data = tf.data.Dataset.from_tensor_slices(x).repeat().batch(batch, drop_remainder=True).prefetch(2)
-        gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)   # trace / compile
-        start = time.perf_counter()
-        gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
-        seconds = (time.perf_counter() - start) / steps
-        f_g, f_d = forward_flops(gan.generator), forward_flops(gan.discriminator)
-        # One step (1 critic + 1 generator update), per example: critic update ≈ G forward + real
-        # and fake critic forward/backward (2 × 3 F_D) + gradient penalty (forward, input
-        # gradient, and its gradient: ≈ 6 F_D); generator update ≈ 3 F_G + 2 F_D.
-        step_flops = batch * (4 * f_g + 14 * f_d)
-        out[name] = {"seconds_per_step": seconds, "steps_per_s": 1 / seconds, "gflops": step_flops / seconds / 1e9,
-                     "fraction_of_peak": step_flops / seconds / 1e9 / peak, "steps_timed": steps}
+    config = PriorConfig(batch_size=batch, width=width, jit_compile=jit, seed=0)
+    gan = build_trainer(op, SHAPE, config, "ambient")
+    gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9),
+                d_optimizer=keras.optimizers.Adam(4e-4, beta_1=0.5, beta_2=0.9), jit_compile=jit)
+    data = tf.data.Dataset.from_tensor_slices(x).repeat().batch(batch, drop_remainder=True).prefetch(2)
+    gan.fit(data, steps_per_epoch=2, epochs=1, verbose=0)   # trace / compile
+    start = time.perf_counter()
+    gan.fit(data, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = (time.perf_counter() - start) / steps
+    f_g, f_d = forward_flops(gan.generator), forward_flops(gan.discriminator)
+    # One step (1 critic + 1 generator update), per example: critic update ≈ G forward + real
+    # and fake critic forward/backward (2 × 3 F_D) + gradient penalty (forward, input
+    # gradient, and its gradient: ≈ 6 F_D); generator update ≈ 3 F_G + 2 F_D.
+    step_flops = batch * (4 * f_g + 14 * f_d)
+    return {"seconds_per_step": seconds, "steps_per_s": 1 / seconds, "gflops": step_flops / seconds / 1e9,
+            "fraction_of_peak": step_flops / seconds / 1e9 / peak, "steps_timed": steps,
+            "generator_mflop": f_g / 1e6, "critic_mflop": f_d / 1e6}
+
+
+def bench_ambientgan(peak, quick, batch=64):
+    out = {name: time_ambientgan(peak, batch, 1.0, jit, 3 if quick else 20) for name, jit in (("graph", False),
+                                                                                            ("xla", True))}
     out["setting"] = (f"PixelDrop(0.8), WGAN-GP, 1 critic update per generator update, batch {batch}, the paper's "
-                      f"widths (G {forward_flops(gan.generator) / 1e6:.1f} MFLOP, D "
-                      f"{forward_flops(gan.discriminator) / 1e6:.1f} MFLOP per example forward)")
+                      f"widths (G {out['graph']['generator_mflop']:.1f} MFLOP, D {out['graph']['critic_mflop']:.1f} "
+                      f"MFLOP per example forward)")
     return out
 
 

@@ -11,7 +11,14 @@ the measurements), then, with the same budget and seed, three generators are tra
                   ordinary GAN is trained on the result (where such an inverse exists: not for the
                   1-D projections, as in the original code);
 
-plus one reference GAN on the clean digits. Each generator is scored with the project's MNIST
+plus one reference GAN on the clean digits. ``unmeasure`` uses the classical inverse that recovers
+the training digits best (the stronger baseline; e.g. biharmonic inpainting, not the blur fill, for
+PixelDrop).
+
+--theta chooses how the real measurements are drawn: ``once`` (each digit measured once, the
+trainers see only those measurements: what an instrument gives) or ``per-batch`` (a fresh θ and
+noise for every batch from the clean digits, as the original AmbientGAN code and paper do; ambient
+and ignore only). ``--theta once per-batch`` runs both. Each generator is scored with the project's MNIST
 classifier: an Inception-style score (higher is better) and a Fréchet distance of its features
 (lower is better) over 1,000 samples, against the 4,000 clean training digits. The same two
 numbers for the 1,000 clean test digits are the ceiling.
@@ -24,7 +31,8 @@ The experiment itself is the library function ambient_dcs.evaluation.ambient_gri
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.ambient_grid import SETTINGS, AmbientGridConfig, ambient_grid, write_ambient_grid_report
+from ambient_dcs.evaluation.ambient_grid import (SETTINGS, THETA_PROTOCOLS, AmbientGridConfig, ambient_grid,
+                                                  write_ambient_grid_report)
 from recipes import common
 
 
@@ -32,6 +40,9 @@ def parse_args(argv=None):
     p = common.parser("recipes.ambient_measurements", __doc__)
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
                    help="measurement settings to run")
+    p.add_argument("--theta", nargs="+", default=["once"], choices=THETA_PROTOCOLS,
+                   help="θ protocol(s): once = each training digit measured once (what an instrument gives); "
+                        "per-batch = a fresh θ every batch from the clean digits (the paper's protocol)")
     p.add_argument("--steps", type=int, default=2000, help="generator updates per run (the paper: 27,000)")
     p.add_argument("--width", type=float, default=0.25, help="channel multiplier of the conv networks (paper: 1.0)")
     p.add_argument("--batch-size", type=int, default=16,

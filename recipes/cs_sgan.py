@@ -22,6 +22,7 @@ function ambient_dcs.evaluation.csgan_experiments.cs_sgan.
 from __future__ import annotations
 
 from ambient_dcs.evaluation.csgan_experiments import CsSganConfig, cs_sgan, write_cs_sgan_report
+from ambient_dcs.models.csgan import LATENT_OBJECTIVES, PENALTY_ANCHORS
 from recipes import common
 
 
@@ -38,6 +39,10 @@ def parse_args(argv=None):
                    help="G: an MLP with batch norm (256-512-1024), or the paper's DCS MLP (500-500, no norm)")
     p.add_argument("--optimisation-cost-weight", type=float, default=3.0, help="β of β·‖ẑ − z0‖² (CS-GAN: 3)")
     p.add_argument("--step-size", type=float, default=0.01, help="initial latent step size (learned)")
+    p.add_argument("--latent-objective", choices=LATENT_OBJECTIVES, default="per-example",
+                   help="what the latent steps descend: per-example or batch-mean (the original CS-GAN's, 1/64 of the step)")
+    p.add_argument("--penalty-anchor", choices=PENALTY_ANCHORS, default="initial",
+                   help="z0 of the penalty β‖ẑ − z0‖²: initial (unprojected, as the original) or projected (proj(z0))")
     p.add_argument("--tsne-samples", type=int, default=2000, help="samples in the t-SNE plot (paper: 2000)")
     p.add_argument("--samples-per-class", type=int, default=10, help="columns of the class-conditional grid")
     p.add_argument("--eval-samples", type=int, default=2000, help="samples for the conditional accuracy and IS/FID")

@@ -23,7 +23,7 @@ ambient_dcs.evaluation.csgan_experiments.csgan_latent_steps.
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.csgan_experiments import (CsganLatentStepsConfig, csgan_latent_steps,
+from ambient_dcs.evaluation.csgan_experiments import (VARIANTS, CsganLatentStepsConfig, csgan_latent_steps,
                                                       write_csgan_latent_steps_report)
 from recipes import common
 
@@ -37,6 +37,11 @@ def parse_args(argv=None):
     p.add_argument("--latent-dim", type=int, default=100, help="size of z")
     p.add_argument("--optimisation-cost-weight", type=float, default=3.0, help="β of β·‖ẑ − z0‖² (original: 3)")
     p.add_argument("--step-size", type=float, default=0.01, help="initial latent step size (learned; original 0.01)")
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["per-example:initial"],
+                   help="CS-GAN variants run for each T > 0, as <latent objective>:<penalty anchor>. Objective: "
+                        "per-example (each latent descends its own error) or batch-mean (the original's mean over a "
+                        "batch of 64: 1/64 of the step). Anchor of β‖ẑ − z0‖²: initial (the unprojected z0, as the "
+                        "original) or projected (proj(z0), where the steps start)")
     p.add_argument("--generator", choices=("mlp-bn", "mlp"), default="mlp-bn",
                    help="G: an MLP with batch norm (256-512-1024), or the paper's DCS MLP (500-500, no norm; it "
                         "collapsed in our budget)")

@@ -3,8 +3,10 @@
 Trains one DCS model per row and number of measurements m — LINEAR (a fixed Gaussian projection),
 NN (a fixed, randomly initialised MLP), LINEAR(L) (a learned linear map) and NN(L) (a learned MLP) —
 on the 4,000 embedded training digits, then reconstructs the 1,000 test digits with 3 latent
-gradient steps (the DCS fast path) and reports the per-image squared error Σ(x̂ − x)² (pixels in
-[0, 1]) as mean ± std over test images, with the reconstruction time per image. The CSGM baseline
+gradient steps (the DCS fast path) and reports the per-image error as mean ± std over test images
+in two units — Σ(x̂ − x)² with pixels in [0, 1] (CSGM's unit) and ‖x̂ − x‖₂ with pixels in [−1, 1]
+(the original DCS code's unit) — beside PCA-m and the mean digit as references, with the
+reconstruction time per image. The CSGM baseline
 (the VAE prior, 10 restarts × 1000 Adam steps, λ = 0.1) runs on the same LINEAR measurements of a
 subset of the test images (``--csgm-images``), where the DCS LINEAR model is also timed, for the
 speed-up of the fast path. Measurements are noise-free, as in the paper.
@@ -13,10 +15,10 @@ Writes to ``--out`` (default ``results/dcs_table``): ``table.csv``, ``table.md``
 numbers side by side), ``results.json`` (settings, machine, training histories, times),
 ``reconstructions_m{m}.png`` and, with ``--save-models``, the trained generators under ``models/``.
 
-The default budget (2,000 training steps per model, 8 models, CSGM on 200 test images) takes about
-35 minutes on a 2-core CPU. The paper trains far longer (``--steps 100000`` or more; the original
-``main_cs.py`` runs up to 10M steps at Adam 1e-4: ``--learning-rate 1e-4 --clipnorm 0``) and runs
-CSGM on every test image (``--csgm-images 1000``).
+The default budget (2,000 training steps per model, 8 models, CSGM on 200 test images) took 25 min
+on a 2-core CPU. The paper does not state its number of training steps; the original ``main_cs.py``
+allows up to 10M steps at Adam 1e-4 (``--learning-rate 1e-4 --clipnorm 0``). Scale up with
+``--steps`` and run CSGM on every test image with ``--csgm-images 1000``.
 
 Each model trains in ``OUT/dcs_<row>_m<m>_training`` (checkpoints): started again with the same
 ``--out``, an interrupted training resumes and a finished one is reused. The experiment itself is

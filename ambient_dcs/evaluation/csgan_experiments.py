@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import pathlib
 import time
 
@@ -32,7 +33,7 @@ import tensorflow as tf
 
 from ..data.datasets import as_tf_dataset, load_dataset
 from ..data.measured import hide_labels
-from ..models.csgan import CSGAN, CSSGAN
+from ..models.csgan import CSGAN, CSSGAN, LATENT_OBJECTIVES, PENALTY_ANCHORS
 from ..networks import conv_critic, mlp_bn_generator, mlp_discriminator, mlp_generator
 from ..reporting.embeddings import save_tsne
 from ..reporting.figures import save_comparison_grid, save_image_grid
@@ -42,7 +43,7 @@ from .runs import train_run
 
 __all__ = ["CsganLatentStepsConfig", "CsganLatentStepsResult", "csgan_latent_steps", "write_csgan_latent_steps_report",
            "CsSganConfig", "CsSganResult", "cs_sgan", "write_cs_sgan_report", "make_generator", "make_discriminator",
-           "aggregate", "cluster_purity"]
+           "aggregate", "cluster_purity", "VARIANTS", "variants_of", "variant_label", "latent_steps_table", "doc_latent_steps_table"]
 
 IMAGE_SHAPE = (28, 28, 1)
 K = 10
@@ -86,6 +87,8 @@ class CsganLatentStepsConfig:
         latent_dim: size of z.
         optimisation_cost_weight: β of β·‖ẑ − z0‖².
         step_size: initial latent step size (learned).
+        variants: ``"<latent_objective>:<penalty_anchor>"`` pairs run for every T > 0 (see
+            :class:`~ambient_dcs.models.CSGAN`; T = 0 has neither and runs once).
         generator: ``"mlp-bn"`` or ``"mlp"`` (:func:`make_generator`).
         discriminator: ``"mlp"``, ``"conv"`` or ``"conv-sn"`` (:func:`make_discriminator`).
         eval_samples: samples scored per model.
@@ -105,6 +108,7 @@ class CsganLatentStepsConfig:
     latent_dim: int = 100
     optimisation_cost_weight: float = 3.0
     step_size: float = 0.01
+    variants: list = dataclasses.field(default_factory=lambda: ["per-example:initial"])
     generator: str = "mlp-bn"
     discriminator: str = "mlp"
     eval_samples: int = 1000
@@ -131,18 +135,35 @@ class CsganLatentStepsResult:
     wall_time_s: float
 
 
-def train_csgan(t, seed, x_train, config, strategy=None):
-    """Builds, compiles and trains (or resumes) the CS-GAN with ``t`` latent steps and ``seed``:
-    ``(model, history, train_seconds)``."""
+VARIANTS = tuple(f"{o}:{a}" for o in LATENT_OBJECTIVES for a in PENALTY_ANCHORS)
+
+
+def variants_of(config, t):
+    """``[(latent_objective, penalty_anchor), …]`` run at ``t`` latent steps (one, unused, at T = 0)."""
+    if t == 0:
+        return [("per-example", "initial")]
+    return [tuple(v.split(":")) for v in config.variants]
+
+
+def variant_label(t, objective, anchor):
+    """``"per-example, z0"`` etc. for the tables (``"–"`` at T = 0, where neither applies)."""
+    return "–" if t == 0 else f"{objective}, {'z0' if anchor == 'initial' else 'proj(z0)'}"
+
+
+def train_csgan(t, seed, x_train, config, strategy=None, objective="per-example", anchor="initial"):
+    """Builds, compiles and trains (or resumes) the CS-GAN with ``t`` latent steps, ``seed`` and the
+    variant ``(objective, anchor)``: ``(model, history, train_seconds)``."""
+    tag = "" if (objective, anchor) == ("per-example", "initial") else f"_{objective}_{anchor}"
     with (strategy or tf.distribute.get_strategy()).scope():
         gan = CSGAN(make_generator(config.generator, config.latent_dim, 2 * seed),
                     make_discriminator(config.discriminator, 2 * seed + 1), latent_steps=t,
-                    optimisation_cost_weight=config.optimisation_cost_weight, step_size=config.step_size, seed=seed,
-                    name=f"csgan_T{t}_s{seed}")
+                    optimisation_cost_weight=config.optimisation_cost_weight, step_size=config.step_size,
+                    latent_objective=objective, penalty_anchor=anchor, seed=seed, name=f"csgan_T{t}_s{seed}{tag}")
         gan.compile(g_optimizer=_adam(config.learning_rate), d_optimizer=_adam(config.learning_rate))
     data = as_tf_dataset(x_train, batch_size=config.batch_size, seed=seed, repeat=True, drop_remainder=True)
-    settings = _training_settings(config, ("seeds", "eval_samples", "classifier_epochs", "log_every", "out"),
-                                  latent_steps=t, seed=seed)
+    settings = _training_settings(config, ("seeds", "eval_samples", "classifier_epochs", "log_every", "out",
+                                           "variants", "latent_steps"),
+                                  latent_steps=t, seed=seed, latent_objective=objective, penalty_anchor=anchor)
     run_dir = pathlib.Path(config.out) / f"{gan.name}_training"
     history, seconds = train_run(gan, data, steps=config.steps, run_dir=run_dir, settings=settings,
                                  log_every=config.log_every, seed=seed)
@@ -150,14 +171,13 @@ def train_csgan(t, seed, x_train, config, strategy=None):
 
 
 def aggregate(runs, latent_steps):
-    """Mean and std over seeds of each T's IS, FID, learned step size and training time."""
+    """Mean and std over seeds of each (T, variant)'s IS, FID, learned step size and training time."""
     table = []
-    for t in latent_steps:
-        sel = [r for r in runs if r["latent_steps"] == t]
-        if not sel:
-            continue
+    for t, variant in dict.fromkeys((r["latent_steps"], r.get("variant", "–")) for r in runs
+                                    if r["latent_steps"] in latent_steps):
+        sel = [r for r in runs if r["latent_steps"] == t and r.get("variant", "–") == variant]
         inception, fid = summarize([r["inception_score"] for r in sel]), summarize([r["fid"] for r in sel])
-        table.append({"latent_steps": t, "seeds": len(sel), "inception_score": inception["mean"],
+        table.append({"latent_steps": t, "variant": variant, "seeds": len(sel), "inception_score": inception["mean"],
                       "inception_score_std": inception["std"], "fid": fid["mean"], "fid_std": fid["std"],
                       "learned_step_size": float(np.mean([r["learned_step_size"] for r in sel])),
                       "train_seconds": float(np.mean([r["train_seconds"] for r in sel]))})
@@ -190,18 +210,20 @@ def csgan_latent_steps(config, strategy=None):
     real = classifier_scores(x_train[: min(len(x_train), config.eval_samples)], classifier, x_test)
     runs, grids = [], {}
     for t in config.latent_steps:
-        for seed in config.seeds:
-            print(f"\n== T = {t}, seed {seed}: training {config.steps} steps", flush=True)
-            gan, history, train_seconds = train_csgan(t, seed, x_train, config, strategy)
+        for (objective, anchor), seed in itertools.product(variants_of(config, t), config.seeds):
+            variant = variant_label(t, objective, anchor)
+            print(f"\n== T = {t} ({variant}), seed {seed}: training {config.steps} steps", flush=True)
+            gan, history, train_seconds = train_csgan(t, seed, x_train, config, strategy, objective, anchor)
             samples = gan.sample(config.eval_samples, seed=1000 + seed)
             scores = classifier_scores(samples, classifier, x_test)
-            runs.append({"latent_steps": t, "seed": seed, "inception_score": scores["inception_score"],
+            runs.append({"latent_steps": t, "variant": variant, "seed": seed,
+                         "inception_score": scores["inception_score"],
                          "fid": scores["fid"], "learned_step_size": gan.step_size(),
                          "d_loss": _last(history, "d_loss"), "g_error": _last(history, "g_error"),
                          "train_seconds": train_seconds, "history": history})
             print(f"   T = {t}, seed {seed}: IS {scores['inception_score']:.2f}, FID {scores['fid']:.1f}, "
                   f"trained in {train_seconds:.0f} s", flush=True)
-            if seed == config.seeds[0]:
+            if seed == config.seeds[0] and t not in grids:  # the first variant's
                 grids[t] = samples[:100]
                 save_image_grid(samples[:100], out / f"samples_T{t}.png", ncols=10, title=f"CS-GAN, T = {t}")
     if len(grids) > 1:
@@ -210,6 +232,23 @@ def csgan_latent_steps(config, strategy=None):
     table = aggregate(runs, config.latent_steps)
     return CsganLatentStepsResult(config, out, runs, table, real, classifier.test_accuracy,
                                   time.perf_counter() - start)
+
+
+def latent_steps_table(table):
+    """The T × variant table (mean ± std over seeds) from :func:`aggregate` rows. Variant: the latent
+    objective (per-example or batch-mean) and the anchor of the movement penalty (z0 or proj(z0))."""
+    lines = ["| T | variant (objective, penalty anchor) | seeds | IS (↑) | FID (↓) | learned step size | train s / model |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table:
+        lines.append(f"| {r['latent_steps']} | {r.get('variant', '–')} | {r['seeds']} | {r['inception_score']:.2f} ± "
+                     f"{r['inception_score_std']:.2f} | {r['fid']:.1f} ± {r['fid_std']:.1f} | "
+                     f"{r['learned_step_size']:.4f} | {r['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def doc_latent_steps_table(results):
+    """The table of ``docs/results/csgan_latent_steps.md`` from a run's ``results.json``."""
+    return latent_steps_table(results["table"])
 
 
 def _latent_steps_markdown(result):
@@ -224,17 +263,13 @@ def _latent_steps_markdown(result):
         f"{len(config.seeds)} seeds. Scores: the project's MNIST classifier (IS from its probabilities, FID from "
         f"its 256-d features against the 1,000 embedded test digits), {config.eval_samples} samples per model "
         f"drawn with the same latent optimisation. T = 0 is a vanilla GAN. Wall time {seconds / 60:.1f} min.", "",
-        "| T | seeds | IS (↑) | FID (↓) | learned step size | train s / model |",
-        "|---|---|---|---|---|---|",
+        latent_steps_table(table),
     ]
-    for r in table:
-        lines.append(f"| {r['latent_steps']} | {r['seeds']} | {r['inception_score']:.2f} ± {r['inception_score_std']:.2f}"
-                     f" | {r['fid']:.1f} ± {r['fid_std']:.1f} | {r['learned_step_size']:.4f} | {r['train_seconds']:.0f} |")
     lines += ["", f"Reference, real digits (the {real['n']} first training digits against the test digits): "
               f"IS {real['inception_score']:.2f}, FID {real['fid']:.1f}.", "",
               "## Every run", "",
-              markdown_table(runs, ["latent_steps", "seed", "inception_score", "fid", "learned_step_size", "d_loss",
-                                    "g_error", "train_seconds"]), "",
+              markdown_table(runs, ["latent_steps", "variant", "seed", "inception_score", "fid", "learned_step_size",
+                                    "d_loss", "g_error", "train_seconds"]), "",
               "The paper reports Fig. 3 (samples) for MNIST and IS/FID on CIFAR-10 only (Fig. 4, Table 4: "
               "CS-GAN better than the T = 0 GAN in both, with less variance across hyper-parameters).", ""]
     return "\n".join(lines)
@@ -267,6 +302,7 @@ class CsSganConfig:
         generator: ``"mlp-bn"`` or ``"mlp"`` (:func:`make_generator`).
         optimisation_cost_weight: β of β·‖ẑ − z0‖².
         step_size: initial latent step size (learned).
+        latent_objective, penalty_anchor: the CS-GAN variant (see :class:`~ambient_dcs.models.CSGAN`).
         tsne_samples: samples in the t-SNE plot.
         samples_per_class: columns of the class-conditional grid.
         eval_samples: samples for the conditional accuracy and IS / FID.
@@ -287,6 +323,8 @@ class CsSganConfig:
     generator: str = "mlp-bn"
     optimisation_cost_weight: float = 3.0
     step_size: float = 0.01
+    latent_objective: str = "per-example"
+    penalty_anchor: str = "initial"
     tsne_samples: int = 2000
     samples_per_class: int = 10
     eval_samples: int = 2000
@@ -356,7 +394,8 @@ def cs_sgan(config, strategy=None):
         sgan = CSSGAN(make_generator(config.generator, config.latent_dim, 2 * config.seed),
                       mlp_discriminator(IMAGE_SHAPE, outputs=K + 1, seed=2 * config.seed + 1),
                       latent_steps=config.latent_steps, optimisation_cost_weight=config.optimisation_cost_weight,
-                      step_size=config.step_size, seed=config.seed)
+                      step_size=config.step_size, latent_objective=config.latent_objective,
+                      penalty_anchor=config.penalty_anchor, seed=config.seed)
         sgan.compile(g_optimizer=_adam(config.learning_rate), d_optimizer=_adam(config.learning_rate))
     data = as_tf_dataset(x_train, labels, batch_size=config.batch_size, seed=config.seed, repeat=True,
                          drop_remainder=True)
@@ -411,7 +450,8 @@ def write_cs_sgan_report(result):
         "# CS-SGAN on embedded MNIST (Wu et al. 2019, §4.3, Fig. 5)", "",
         f"{config.generator.upper()} generator (z = {config.latent_dim}) and MLP classifier with {K + 1} outputs; "
         f"{result.n_labelled} labelled ({config.labelled_fraction:.0%} per digit) and {result.n_unlabelled} unlabelled "
-        f"training digits; T = {config.latent_steps} latent steps, optimisation-cost weight "
+        f"training digits; T = {config.latent_steps} latent steps ({config.latent_objective} objective, penalty "
+        f"anchored at {'z0' if config.penalty_anchor == 'initial' else 'proj(z0)'}), optimisation-cost weight "
         f"{config.optimisation_cost_weight}; Adam ({config.learning_rate}, β1 0.5), batch {config.batch_size}, "
         f"{config.steps} steps ({config.steps * config.batch_size / n_train:.0f} epochs). Training "
         f"{result.train_seconds / 60:.1f} min, whole run {seconds / 60:.1f} min.", "",

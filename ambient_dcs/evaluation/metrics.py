@@ -113,15 +113,34 @@ def _image_pair(x_hat, x):
 
 
 def per_image_squared_error(x_hat, x) -> np.ndarray:
-    """Per-image squared error ``Σ_{h,w,c} (x̂ − x)²`` (float64, shape ``(N,)``).
+    """Per-image squared error ``Σ_{h,w,c} (x̂ − x)²`` (float64, shape ``(N,)``), images in [0, 1].
 
-    The unit of the Deep Compressed Sensing tables (images in [0, 1]).
+    CSGM's unit (Bora et al. 2017 report per-pixel MSE; × 784 on MNIST is this). The Deep
+    Compressed Sensing code reports a norm instead: see :func:`per_image_l2_error`.
     Values outside [0, 1] are not clipped: clip estimates first if your
     estimator can overshoot and you want the clipped error.
     """
     x_hat, x = _image_pair(x_hat, x)
     diff = x_hat.astype(np.float64) - x.astype(np.float64)
     return np.sum(diff * diff, axis=(1, 2, 3))
+
+
+def per_image_l2_error(x_hat, x, value_range=(-1.0, 1.0)) -> np.ndarray:
+    """Per-image Euclidean norm ``‖x̂ − x‖₂`` with the pixels rescaled from [0, 1] to ``value_range``
+    (float64, shape ``(N,)``).
+
+    The unit of Deep Compressed Sensing's ``recons_loss`` (``deepmind-research/cs_gan/cs.py``: the batch
+    mean of ``‖G(ẑ) − x‖₂``, not squared, with pixels in [−1, 1]); per image it is
+    ``(hi − lo) · √Σ(x̂ − x)²`` of :func:`per_image_squared_error`.
+
+    Example:
+        >>> per_image_l2_error(np.zeros((1, 2, 2, 1)), np.full((1, 2, 2, 1), 0.5))   # 2 · √(4 · 0.25)
+        array([2.])
+    """
+    lo, hi = (float(v) for v in value_range)
+    if not hi > lo:
+        raise ValueError(f"per_image_l2_error: expected value_range (lo, hi) with hi > lo; received {value_range!r}.")
+    return (hi - lo) * np.sqrt(per_image_squared_error(x_hat, x))
 
 
 def per_pixel_mse(x_hat, x) -> np.ndarray:

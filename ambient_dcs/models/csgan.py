@@ -58,7 +58,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..latent import optimise_latents
+from ..latent import optimise_latents, project_latents
 from ..training.distribute import num_replicas, replica_mean, scale_loss
 from .base import GenerativeTrainer
 from .losses import GAN_LOSSES, real_logit, sigmoid_ce
@@ -66,7 +66,10 @@ from .base import (_check_common, _check_float, _check_int, _image_shape_from, _
                   _per_example_sum_sq)
 from ..data.measured import UNLABELLED
 
-__all__ = ["CSGAN", "CSSGAN"]
+__all__ = ["CSGAN", "CSSGAN", "LATENT_OBJECTIVES", "PENALTY_ANCHORS"]
+
+LATENT_OBJECTIVES = ("per-example", "batch-mean")
+PENALTY_ANCHORS = ("initial", "projected")
 
 
 # ---------------------------------------------------------------------- CS-GAN
@@ -80,10 +83,19 @@ class CSGAN(GenerativeTrainer):
             the original) or ``(N, 1)`` / ``(N,)`` (sigmoid).
         latent_steps: ``T``, gradient steps on ``z`` before each use of ``G`` (paper: 3; 0 = GAN).
         optimisation_cost_weight: ``β`` of the penalty ``β · mean ‖ẑ − z0‖²`` added to the
-            generator loss (original: 3.0; ``z0`` is the unprojected Gaussian sample).
+            generator loss (original: 3.0).
         step_size: initial latent step size (learned as ``log s`` with the generator; 0.01).
         project: ``"norm"`` (unit sphere, the original), ``"clip"`` or ``None``.
         second_order: differentiate through ``∂E/∂z`` in the unrolled steps.
+        latent_objective: what the latent steps descend: ``"per-example"`` (each latent its own
+            error, ``E = Σ_b e_b``) or ``"batch-mean"`` (``E = Σ_b e_b / objective_batch_size``: the
+            mean over the batch, as the original ``cs_gan`` code, whose batch is 64; each latent's step
+            is 1/64 of the per-example one at the same step size). A constant, not the size of the
+            batch at hand, so that sampling in batches of any size moves the latents as training did.
+        objective_batch_size: the batch of the ``"batch-mean"`` objective (the original's: 64).
+        penalty_anchor: the ``z0`` of the movement penalty: ``"initial"`` (the unprojected Gaussian
+            sample, as the original: with the unit-sphere projection ‖z0‖ ≈ √k ≈ 10 dominates it) or
+            ``"projected"`` (``proj(z0)``, where the latent steps start: the penalty measures the steps).
         seed: seed of the training random stream (``z0``; CS-SGAN target classes).
         **kwargs: ``keras.Model`` arguments (``name``).
 
@@ -100,9 +112,15 @@ class CSGAN(GenerativeTrainer):
     PARTS = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, latent_steps=3, optimisation_cost_weight=3.0, step_size=0.01,
-                 project="norm", second_order=True, seed=None, **kwargs):
+                 project="norm", second_order=True, latent_objective="per-example", penalty_anchor="initial",
+                 objective_batch_size=64, seed=None, **kwargs):
         owner = self._owner
         latent_steps, step_size = _check_common(owner, latent_steps, step_size, project, seed)
+        if latent_objective not in LATENT_OBJECTIVES:
+            raise ValueError(f"{owner}: expected latent_objective in {list(LATENT_OBJECTIVES)}; "
+                             f"received {latent_objective!r}.")
+        if penalty_anchor not in PENALTY_ANCHORS:
+            raise ValueError(f"{owner}: expected penalty_anchor in {list(PENALTY_ANCHORS)}; received {penalty_anchor!r}.")
         optimisation_cost_weight = _check_float(optimisation_cost_weight, owner, "optimisation_cost_weight")
         names = ("d_loss", "g_loss", "g_error", "latent_shift") + self._extra_metric_names + ("step_size",)
         super().__init__(seed=seed, metric_names=names, **kwargs)
@@ -117,6 +135,9 @@ class CSGAN(GenerativeTrainer):
         self.initial_step_size = step_size
         self.project = project
         self.second_order = bool(second_order)
+        self.latent_objective = latent_objective
+        self.penalty_anchor = penalty_anchor
+        self.objective_batch_size = _check_int(objective_batch_size, owner, "objective_batch_size", 1)
         self.log_step_size = _log_step_weight(self, step_size)
         self._sample_graph = None
         self.built = True
@@ -134,7 +155,9 @@ class CSGAN(GenerativeTrainer):
     # ------------------------------------------------------------------ the contract
     def settings(self):
         return {"latent_steps": self.latent_steps, "optimisation_cost_weight": self.optimisation_cost_weight,
-                "step_size": self.initial_step_size, "project": self.project, "second_order": self.second_order}
+                "step_size": self.initial_step_size, "project": self.project, "second_order": self.second_order,
+                "latent_objective": self.latent_objective, "penalty_anchor": self.penalty_anchor,
+                "objective_batch_size": self.objective_batch_size}
 
     def default_optimizer(self, name):
         # main.py of the original: Adam(2e-4, beta1 0.5, beta2 0.999) for both networks.
@@ -169,8 +192,12 @@ class CSGAN(GenerativeTrainer):
 
     # ------------------------------------------------------------------ the pieces
     def _optimise(self, z0, targets, training, second_order):
+        # optimise_latents descends Σ_b error_b; the batch mean divides it by the (original's) batch.
+        scale = 1.0 if self.latent_objective == "per-example" else 1.0 / self.objective_batch_size
+
         def error(z):
-            return self._sample_error(self._logits(self.generator(z, training=training), training=False), targets)
+            return scale * self._sample_error(self._logits(self.generator(z, training=training), training=False),
+                                              targets)
 
         return optimise_latents(error, z0, self.latent_steps, tf.exp(self.log_step_size), project=self.project,
                                 second_order=second_order)
@@ -217,7 +244,8 @@ class CSGAN(GenerativeTrainer):
             z = self._optimise(z0, targets, training=True, second_order=self.second_order)
             g_error = tf.reduce_mean(self._sample_error(self._logits(self.generator(z, training=True), training=True),
                                                         targets))
-            shift = tf.reduce_mean(_per_example_sum_sq(z - z0))
+            anchor = z0 if self.penalty_anchor == "initial" or self.latent_steps == 0 else project_latents(z0, self.project)
+            shift = tf.reduce_mean(_per_example_sum_sq(z - anchor))
             g_loss = g_error + self.optimisation_cost_weight * shift
             scaled = scale_loss(g_loss, self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
@@ -273,8 +301,8 @@ class CSSGAN(CSGAN):
         generator: as :class:`CSGAN`.
         classifier: a Keras model ``images → (N, K + 1)`` logits (``K >= 2`` classes; index ``K``
             is "generated"), e.g. ``mlp_discriminator((28, 28, 1), outputs=11)`` for MNIST.
-        latent_steps, optimisation_cost_weight, step_size, project, second_order, seed: as
-            :class:`CSGAN`. During training each latent's target class is drawn uniformly.
+        latent_steps, optimisation_cost_weight, step_size, project, second_order, latent_objective,
+            penalty_anchor, objective_batch_size, seed: as :class:`CSGAN`. During training each latent's target class is drawn uniformly.
         **kwargs: ``keras.Model`` arguments.
 
     Data: ``(x, labels)`` batches, ``labels`` ``(N,)`` ints in ``[0, K)`` or ``−1`` (unlabelled);
@@ -294,10 +322,12 @@ class CSSGAN(CSGAN):
     _extra_metric_names = ("supervised_loss", "labelled")
 
     def __init__(self, generator, classifier, latent_steps=3, optimisation_cost_weight=3.0, step_size=0.01,
-                 project="norm", second_order=True, seed=None, **kwargs):
+                 project="norm", second_order=True, latent_objective="per-example", penalty_anchor="initial",
+                 objective_batch_size=64, seed=None, **kwargs):
         super().__init__(generator, classifier, latent_steps=latent_steps,
                          optimisation_cost_weight=optimisation_cost_weight, step_size=step_size, project=project,
-                         second_order=second_order, seed=seed, **kwargs)
+                         second_order=second_order, latent_objective=latent_objective, penalty_anchor=penalty_anchor,
+                         objective_batch_size=objective_batch_size, seed=seed, **kwargs)
         self.num_classes = self.num_logits - 1
 
     @property

@@ -102,6 +102,32 @@ def test_latent_steps_lower_the_generator_loss_and_are_penalised():
     assert g_loss == pytest.approx(g_error + 3.0 * shift, rel=1e-5)  # L_G = −ln D(G(ẑ)) + β‖ẑ − z0‖²
 
 
+def test_batch_mean_objective_is_the_per_example_one_at_a_64th_of_the_step():
+    z0 = tf.constant(np.random.default_rng(3).standard_normal((8, LATENT)), tf.float32)
+    mean = CSGAN(generator(), discriminator(2), latent_steps=3, step_size=0.64, latent_objective="batch-mean", seed=0)
+    per_example = CSGAN(generator(), discriminator(2), latent_steps=3, step_size=0.01, seed=0)
+    z_mean = mean._optimise(z0, None, training=False, second_order=False)
+    np.testing.assert_allclose(z_mean, per_example._optimise(z0, None, training=False, second_order=False), atol=1e-5)
+    assert not np.allclose(z_mean, mean.__class__(generator(), discriminator(2), latent_steps=3, step_size=0.64, seed=0)
+                           ._optimise(z0, None, training=False, second_order=False), atol=1e-3)
+
+
+def test_penalty_anchor_projected_measures_the_steps_only():
+    gan = CSGAN(generator(), discriminator(2), latent_steps=2, step_size=0.05, penalty_anchor="projected", seed=0)
+    gan.compile(g_optimizer=adam(), d_optimizer=adam(), run_eagerly=True)
+    z0 = tf.constant(np.random.default_rng(5).standard_normal((16, LATENT)), tf.float32)
+    gan.latent = lambda n, seed: z0
+    shift = gan.fit(tf.data.Dataset.from_tensors(images(16)), epochs=1, verbose=0).history["latent_shift"][-1]
+    # ‖ẑ − proj(z0)‖²: two small steps on the unit sphere, not ‖ẑ − z0‖² ≈ (‖z0‖ − 1)², the projection
+    to_sphere = float(tf.reduce_mean(tf.reduce_sum((z0 - tf.math.l2_normalize(z0, -1)) ** 2, -1)))
+    assert 0 < shift < 0.1 * to_sphere
+    initial = CSGAN(generator(), discriminator(2), latent_steps=2, step_size=0.05, seed=0)
+    initial.compile(g_optimizer=adam(), d_optimizer=adam(), run_eagerly=True)
+    initial.latent = lambda n, seed: z0
+    assert initial.fit(tf.data.Dataset.from_tensors(images(16)), epochs=1,
+                       verbose=0).history["latent_shift"][-1] > 0.5 * to_sphere
+
+
 def test_step_size_is_trained_with_the_generator_only():
     gan = CSGAN(generator(), discriminator(2), latent_steps=2, seed=0)
     gan.compile(g_optimizer=adam(), d_optimizer=adam(), run_eagerly=True)
@@ -226,6 +252,9 @@ def test_save_and_load(tmp_path):
     ({"optimisation_cost_weight": -1.0}, "optimisation_cost_weight"),
     ({"step_size": -0.1}, "step_size"),
     ({"project": "ball"}, "project"),
+    ({"latent_objective": "sum"}, "latent_objective"),
+    ({"penalty_anchor": "z"}, "penalty_anchor"),
+    ({"objective_batch_size": 0}, "objective_batch_size"),
 ])
 def test_bad_arguments_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -43,3 +43,18 @@ def test_peak_rss_is_the_child_process_own_and_grows_with_an_allocation():
     before, after, touched = out.stdout.split()
     assert float(before) < 200 < peak_rss_mb()   # the child's own peak, not this process's
     assert float(after) >= float(before) + 60 and touched == "True"
+
+
+def test_gpu_check_refuses_without_a_gpu(capsys, tmp_path):
+    import tensorflow as tf
+
+    from benchmarks import gpu_check
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the refusal path does not apply (run python -m benchmarks.gpu_check)")
+    assert gpu_check.main(["--json", str(tmp_path / "g.json")]) == 2
+    err = capsys.readouterr().err
+    assert "needs a GPU and TensorFlow sees none" in err and "CPU" in err and "benchmarks.run" in err
+    assert not (tmp_path / "g.json").exists()  # nothing timed, nothing written
+    with pytest.raises(gpu_check.NoGPUError, match="needs a GPU"):
+        gpu_check.require_gpu()

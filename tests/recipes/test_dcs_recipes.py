@@ -14,6 +14,8 @@ import pytest
 
 from ambient_dcs.data.measured import hide_labels
 from ambient_dcs.data.datasets import load_dataset
+from ambient_dcs.evaluation import csgan_experiments as csgan_lib
+from ambient_dcs.evaluation import dcs_table as dcs_table_lib
 from recipes import cs_sgan, csgan_latent_steps, dcs_table
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
@@ -64,26 +66,35 @@ def test_dcs_table_tiny_run(tmp_path, capsys):
         assert (out / name).exists(), name
     rows = list(csv.DictReader(open(out / "table.csv")))
     models = {(r["model"], r["test_subset"]) for r in rows}
-    assert models == {("LINEAR", "all"), ("NN(L)", "all"), ("CSGM (baseline)", "first 4"), ("LINEAR", "first 4")}
+    assert models == {("LINEAR", "all"), ("NN(L)", "all"), ("CSGM (baseline)", "first 4"), ("LINEAR", "first 4"),
+                      ("PCA-3 (reference)", "all"), ("mean digit (reference)", "all")}
     for r in rows:
         assert math.isfinite(float(r["error_mean"])) and float(r["error_mean"]) > 0
         assert math.isfinite(float(r["seconds_per_image"]))
+        # Jensen: the mean of 2·√Σsq is at most 2·√(mean Σsq), and equal only if all images err alike.
+        assert 0 < float(r["l2_mean"]) <= 2 * math.sqrt(float(r["error_mean"])) + 1e-9
     results = json.loads((out / "results.json").read_text())
     assert results["speed"][0]["speedup"] > 0 and _finite(results["speed"][0]["csgm_error"])
     table = (out / "table.md").read_text()
     assert "10.8 ± 3.8" not in table  # m = 3 has no paper number ...
-    assert "| LINEAR |" in table and "speed-up" in table
+    assert "| LINEAR |" in table and "speed-up" in table and "| PCA-3 (reference) |" in table
+    # The doc's table is a pure function of results.json: the same Markdown as the run printed.
+    assert dcs_table_lib.doc_table(results) in table and dcs_table_lib.doc_speed_table(results) in table
 
 
 def test_csgan_latent_steps_tiny_run(tmp_path):
     out = tmp_path / "csgan"
     csgan_latent_steps.main(["--latent-steps", "0", "1", "--seeds", "0", "1", "--steps", "2", "--batch-size", "16",
+                             "--variants", "per-example:initial", "batch-mean:projected",
                              "--log-every", "2", "--eval-samples", "40", "--classifier-epochs", "1",
                              "--train-images", "64", "--out", str(out)])
     for name in ("scores.csv", "table.md", "results.json", "samples_T0.png", "samples_T1.png", "samples_T0_3_5.png"):
         assert (out / name).exists(), name
     results = json.loads((out / "results.json").read_text())
-    assert [r["latent_steps"] for r in results["table"]] == [0, 1] and len(results["runs"]) == 4
+    # T = 0 once (no variant applies), T = 1 per variant; 2 seeds each
+    assert [(r["latent_steps"], r["variant"]) for r in results["table"]] == [
+        (0, "–"), (1, "per-example, z0"), (1, "batch-mean, proj(z0)")] and len(results["runs"]) == 6
+    assert csgan_lib.doc_latent_steps_table(results) in (out / "table.md").read_text()
     for r in results["table"]:
         assert r["seeds"] == 2
         assert all(_finite(r[k]) for k in ("inception_score", "inception_score_std", "fid", "fid_std"))
