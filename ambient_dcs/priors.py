@@ -43,7 +43,8 @@ from .training.callbacks import TrainingDiverged
 from .training.fit import train
 
 __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
-           "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds"]
+           "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds",
+           "training_dataset", "compile_trainer"]
 
 #: Training cost of one step of the default networks (width 0.25, WGAN-GP, no XLA) on the 2-core
 #: reference CPU, checkpoints and sample grids included: ``SECONDS_PER_STEP + batch ·
@@ -206,6 +207,16 @@ def build_trainer(operator, image_shape, config, mode="ambient"):
     return AmbientGAN(generator, discriminator, operator, **common)
 
 
+def compile_trainer(trainer, config, steps_per_execution=None):
+    """Compiles a trainer of :func:`build_trainer` with ``config``'s optimizers (Adam, β₁ 0.5, β₂ 0.9),
+    XLA setting and steps per execution (default ``config.steps_per_execution``); returns it."""
+    adam = dict(beta_1=0.5, beta_2=0.9)
+    trainer.compile(g_optimizer=keras.optimizers.Adam(config.g_learning_rate, **adam),
+                    d_optimizer=keras.optimizers.Adam(config.d_learning_rate, **adam), jit_compile=config.jit_compile,
+                    steps_per_execution=steps_per_execution or config.steps_per_execution)
+    return trainer
+
+
 def estimate_training_seconds(config):
     """Rough wall time of :func:`train_prior` with ``config`` on the 2-core reference CPU (no GPU).
 
@@ -219,7 +230,7 @@ def estimate_training_seconds(config):
     return config.steps * per_step
 
 
-def _dataset(data, config):
+def training_dataset(data, config):
     """Shuffled, repeated, batched ``tf.data`` pipeline over images or ``{"y", "theta"}``."""
     if isinstance(data, dict):
         y = np.asarray(data["y"], np.float32)
@@ -341,7 +352,7 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
     out_dir.mkdir(parents=True, exist_ok=True)
     image_shape = tuple(int(d) for d in image_shape)
     operator.ensure_built(image_shape)
-    ds, n = _dataset(data, config)
+    ds, n = training_dataset(data, config)
     settings = prior_settings(operator, image_shape, config, mode, n)
     path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
     run_dir = out_dir / f"{name}_training"
@@ -360,11 +371,7 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
     per_call = next(c for c in range(min(config.steps_per_execution, config.checkpoint_every), 0, -1)
                     if config.steps % c == 0 and config.checkpoint_every % c == 0)
     with (strategy or tf.distribute.get_strategy()).scope():
-        trainer = build_trainer(operator, image_shape, config, mode)
-        adam = dict(beta_1=0.5, beta_2=0.9)
-        trainer.compile(g_optimizer=keras.optimizers.Adam(config.g_learning_rate, **adam),
-                        d_optimizer=keras.optimizers.Adam(config.d_learning_rate, **adam),
-                        jit_compile=config.jit_compile, steps_per_execution=per_call)
+        trainer = compile_trainer(build_trainer(operator, image_shape, config, mode), config, per_call)
     if verbose:
         print(f"Training {name} ({mode}, {type(operator).__name__}): {config.steps} steps of batch "
               f"{config.batch_size} on {n} examples; checkpoints in {run_dir / 'backup'}.", flush=True)

@@ -14,7 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["image_grid", "save_image_grid", "save_array_image", "save_error_plot", "save_comparison_grid"]
+__all__ = ["image_grid", "save_image_grid", "save_array_image", "save_error_plot", "save_comparison_grid",
+           "save_curve_panels"]
 
 
 def image_grid(images, ncols=None, pad=1, pad_value=1.0):
@@ -101,6 +102,25 @@ def save_error_plot(curves, path, xlabel, ylabel, title=None, logx=True, logy=Fa
         ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
+def save_curve_panels(panels, path, xlabel, ylabel):
+    """Saves line plots side by side as a PNG: one panel per ``{title: {label: (x, y)}}`` entry."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig = Figure(figsize=(4.2 * len(panels), 3.6), dpi=120)
+    FigureCanvasAgg(fig)
+    for i, (title, curves) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for label, (x, y) in curves.items():
+            ax.plot(x, y, marker="o", markersize=3, label=label)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel if i == 0 else "")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
     return path

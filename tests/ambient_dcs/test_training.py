@@ -84,3 +84,31 @@ def test_too_little_data_raises_before_training(tmp_path):
     with pytest.raises(ValueError, match="at least batch_size"):
         train_prior(data(4), M.Identity(), SHAPE, tiny(), tmp_path, verbose=0)
     assert not (tmp_path / "prior_training").exists()
+
+
+def test_score_curve_excludes_scoring_time_and_stops_at_the_budget():
+    import time
+
+    import tensorflow as tf
+
+    from ambient_dcs.training.callbacks import ScoreCurve
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    data = tf.data.Dataset.from_tensors((tf.ones((4, 3)), tf.ones((4, 1)))).repeat()
+
+    def slow_score(m):
+        time.sleep(0.2)  # scoring time: must not count as training time
+        return {"value": 1.0}
+
+    curve = ScoreCurve(slow_score, every_seconds=0.1, budget_seconds=0.6)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=10**7, callbacks=[curve], verbose=0)
+    wall = time.perf_counter() - start
+    seconds = [p["seconds"] for p in curve.points]
+    assert len(seconds) >= 3 and seconds == sorted(seconds)
+    assert 0.6 <= seconds[-1] < 1.5  # stopped at the budget of training time
+    assert wall >= seconds[-1] + 0.2 * (len(seconds) - 1)  # the sleeps were excluded from the clock
+    assert all(p["value"] == 1.0 and p["step"] is not None for p in curve.points)
+    with pytest.raises(ValueError, match="every_seconds"):
+        ScoreCurve(slow_score, every_seconds=0)
