@@ -100,6 +100,10 @@ class Operator(keras.layers.Layer):
         theta_keys: names of the tensors ``sample_theta`` returns (empty: deterministic operator).
         is_linear: whether ``forward`` is linear in ``x`` (then ``adjoint`` exists).
         exposes_theta: whether a discriminator should see θ (``theta_features``) next to ``y``.
+        is_mask: whether ``forward`` keeps some entries of ``x`` and zeroes the others
+            (``y = m_θ ⊙ x``, up to a per-entry factor); such an operator provides
+            ``observed(theta, image_shape) → bool (N, H, W, C)``. Trainers that learn from masked
+            data (``ambient_dcs.models.AmbientDiffusion``) accept exactly these operators.
         fixed_image_shape: whether the image shape is fixed once the operator is built (operators
             with shape-dependent weights or masks); others accept any image size.
         theta_needs_image_shape: whether θ depends on the image shape (a mask does, rotation angles
@@ -110,6 +114,7 @@ class Operator(keras.layers.Layer):
     theta_keys: tuple = ()
     is_linear = False
     exposes_theta = False
+    is_mask = False
     fixed_image_shape = False
     theta_needs_image_shape = True
 

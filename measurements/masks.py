@@ -27,6 +27,7 @@ class MaskOperator(LinearOperator):
     """Base of the masking operators. Subclasses draw ``{"mask": m}`` in ``draw_theta``."""
 
     theta_keys = ("mask",)
+    is_mask = True
 
     def mask(self, theta):
         """The mask of θ, broadcastable to the images."""

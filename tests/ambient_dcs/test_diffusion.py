@@ -1,0 +1,168 @@
+"""Diffusion priors (EDM), Ambient Diffusion's further-corruption loss, and posterior sampling (MMPS / DPS).
+
+Closed forms: a Gaussian prior N(μ, Σ) has the exact denoiser μ + Σ(Σ + σ²I)⁻¹(x − μ), and with a
+linear Gaussian measurement its posterior is Gaussian with precision Σ⁻¹ + AᵀA/σ_y².
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import measurements as M
+from ambient_dcs.data.datasets import load_dataset
+from ambient_dcs.models.diffusion import (AmbientDiffusion, DiffusionPrior, GaussianPrior, ambient_loss, noise_levels,
+                                          run_sampler)
+from ambient_dcs.networks import unet
+from ambient_dcs.reconstruction.posterior import PosteriorSampling, mmps_denoiser
+
+SHAPE = (4, 4, 1)
+DIM = 16
+
+
+def gaussian(seed=0):
+    rng = np.random.default_rng(seed)
+    root = rng.standard_normal((DIM, DIM)) * 0.025  # marginal stds ≈ 0.1: samples stay inside [0, 1]
+    return GaussianPrior(0.5 + 0.05 * rng.standard_normal(DIM), root @ root.T + 0.005 * np.eye(DIM), SHAPE)
+
+
+def linear_problem(noise=0.05, m=6):
+    op = M.GaussianProjection(m, seed=3, noise=M.GaussianNoise(noise, seed=4))
+    op.ensure_built(SHAPE)
+    a = np.asarray(op.forward(tf.eye(DIM, dtype=tf.float32).numpy().reshape(DIM, *SHAPE), {})).T  # (m, DIM)
+    return op, a.astype(np.float64)
+
+
+def test_noise_levels_follow_edm():
+    s = noise_levels(18, 0.002, 80.0)
+    assert len(s) == 19 and s[-1] == 0 and s[0] == pytest.approx(80.0) and s[-2] == pytest.approx(0.002)
+    assert np.all(np.diff(s) < 0)
+    with pytest.raises(ValueError, match="steps"):
+        noise_levels(0, 0.002, 80.0)
+
+
+def test_denoiser_preconditioning_limits():
+    prior = DiffusionPrior(unet(SHAPE, channels=(8,), seed=0), seed=0)
+    x = tf.random.stateless_uniform((3, *SHAPE), (1, 2))
+    # σ → 0: c_skip → 1 and c_out → 0, so D(x; σ) → x; σ large: D → the data centre ½ + c_out·F.
+    np.testing.assert_allclose(prior.denoise(x, 1e-5), x, atol=1e-4)
+    # the network's output layer starts at zero: D = ½ + c_skip (x − ½)
+    c_skip = 0.25 / (0.3**2 + 0.25)
+    np.testing.assert_allclose(prior.denoise(x, 0.3), 0.5 + c_skip * (x - 0.5), atol=1e-6)
+
+
+def test_gaussian_prior_denoiser_is_the_posterior_mean():
+    prior = gaussian()
+    x = tf.random.stateless_normal((5, *SHAPE), (3, 4))
+    sigma = 0.2
+    expected = prior.mean + (prior.cov @ np.linalg.inv(prior.cov + sigma**2 * np.eye(DIM))
+                             @ (x.numpy().reshape(5, DIM) - prior.mean).T).T
+    np.testing.assert_allclose(prior.denoise(x, sigma).numpy().reshape(5, DIM), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("sampler", ["heun", "stochastic"])
+def test_samplers_draw_the_prior_of_an_exact_denoiser(sampler):
+    prior, n = gaussian(), 3000
+    sigmas = noise_levels(40, 0.002, 20.0)
+    rng = np.random.default_rng(0)
+    start = tf.constant(0.5 + sigmas[0] * rng.standard_normal((n, *SHAPE)), tf.float32)
+    noise = tf.constant(rng.standard_normal((40, n, *SHAPE)), tf.float32)
+    x = run_sampler(prior.denoise, start, sigmas, sampler, noise).numpy().reshape(n, DIM)
+    np.testing.assert_allclose(x.mean(0), prior.mean, atol=4 * np.sqrt(np.diag(prior.cov).max() / n))
+    np.testing.assert_allclose(x.std(0), np.sqrt(np.diag(prior.cov)), rtol=0.08)
+
+
+def test_ambient_loss_ignores_pixels_the_measurement_does_not_see():
+    rng = np.random.default_rng(0)
+    kept = tf.constant(rng.uniform(size=(2, *SHAPE)) > 0.5, tf.float32)
+    further = kept * tf.constant(rng.uniform(size=(2, *SHAPE)) > 0.2, tf.float32)
+    x_obs = tf.Variable(tf.constant(rng.uniform(size=(2, *SHAPE)), tf.float32) * kept)
+    sigma = tf.fill((2, 1, 1, 1), 0.3)
+    weights = tf.constant(rng.standard_normal((DIM * 2, DIM)), tf.float32)
+
+    def denoise(x, s, condition):  # any function of what the network sees (the further-corrupted image)
+        flat = tf.reshape(tf.concat([x, condition], -1), [2, -1])
+        return tf.reshape(tf.tanh(flat @ weights), [2, *SHAPE])
+
+    for held_out in (False, True):
+        with tf.GradientTape() as tape:
+            loss = ambient_loss(denoise, x_obs, kept, further, sigma, tf.zeros((2, *SHAPE)), tf.ones_like(sigma),
+                                held_out_only=held_out)
+        grad = tape.gradient(loss, x_obs).numpy()
+        assert np.all(grad[kept.numpy() == 0] == 0)  # an unobserved pixel of the target has no influence
+        assert np.abs(grad[kept.numpy() == 1]).max() > 0
+
+
+def test_mmps_posterior_mean_equals_the_closed_form():
+    prior, (op, a) = gaussian(), linear_problem(noise=0.05)
+    rng = np.random.default_rng(1)
+    x_t = tf.constant(rng.uniform(size=(3, *SHAPE)), tf.float32)
+    y = tf.constant(rng.standard_normal((3, a.shape[0])) * 0.3, tf.float32)
+    sigma, var = 0.4, 0.05**2
+    guided = mmps_denoiser(prior.denoise, op, y, {}, var, cg_iterations=a.shape[0])(x_t, tf.constant(sigma))
+    precision = np.linalg.inv(prior.cov) + np.eye(DIM) / sigma**2 + a.T @ a / var
+    rhs = (np.linalg.solve(prior.cov, prior.mean)[None] + x_t.numpy().reshape(3, DIM) / sigma**2
+           + y.numpy().astype(np.float64) @ a / var)
+    np.testing.assert_allclose(guided.numpy().reshape(3, DIM), np.linalg.solve(precision, rhs.T).T, atol=2e-4)
+
+
+def test_mmps_samples_have_the_closed_form_posterior_mean_and_covariance():
+    prior, (op, a) = gaussian(), linear_problem(noise=0.05)
+    x_true = prior.mean + np.linalg.cholesky(prior.cov) @ np.random.default_rng(2).standard_normal(DIM)
+    y = (a @ x_true)[None].astype(np.float32)
+    var = 0.05**2
+    cov = np.linalg.inv(np.linalg.inv(prior.cov) + a.T @ a / var)
+    mean = cov @ (np.linalg.solve(prior.cov, prior.mean) + a.T @ y[0] / var)
+    rec = PosteriorSampling(prior, op, samples=2000, steps=48, cg_iterations=6, batch_size=1, seed=0).reconstruct(y)
+    s = rec.samples[0].reshape(-1, DIM).astype(np.float64)
+    assert rec.samples.shape == (1, 2000, *SHAPE) and rec.std.shape == (1, *SHAPE)
+    np.testing.assert_allclose(s.mean(0), mean, atol=4 * np.sqrt(np.diag(cov).max() / 2000))
+    # 48 steps of the stochastic sampler: standard deviations within 10 % (measured 0-8 %), correlations to 0.1
+    np.testing.assert_allclose(s.std(0), np.sqrt(np.diag(cov)), rtol=0.1)
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    np.testing.assert_allclose(np.corrcoef(s, rowvar=False), corr, atol=0.1)
+    np.testing.assert_allclose(rec.x[0].reshape(-1), s.mean(0), atol=1e-6)
+
+
+def test_blockdrop_posterior_std_is_larger_inside_the_block():
+    x = load_dataset("mnist-embedded", "train")[:2000]
+    prior = GaussianPrior.fit(x, sigma_max=10.0)
+    op = M.BlockDrop(12, seed=0, noise=M.GaussianNoise(0.05, seed=1))
+    op.ensure_built((28, 28, 1))
+    y, theta = op.measure(load_dataset("mnist-embedded", "test")[:4])
+    rec = PosteriorSampling(prior, op, samples=16, steps=16, cg_iterations=4, seed=0).reconstruct(y, theta)
+    hidden = ~np.asarray(op.observed(theta, (28, 28, 1)))
+    inside, outside = rec.std[hidden].mean(), rec.std[~hidden].mean()
+    assert inside > 3 * outside, (inside, outside)
+
+
+def test_ambient_diffusion_trains_and_samples_from_masked_data():
+    op = M.PixelDrop(0.5, seed=0, noise=M.GaussianNoise(0.05))
+    op.ensure_built(SHAPE)
+    y, theta = op.measure(np.random.default_rng(0).uniform(size=(32, *SHAPE)).astype(np.float32))
+    model = AmbientDiffusion(unet(SHAPE, channels=(8,), condition_channels=1, seed=0), op, delta=0.2, seed=0)
+    model.compile()
+    history = model.fit(tf.data.Dataset.from_tensors({"y": y, "theta": theta}).repeat(), steps_per_epoch=3,
+                        epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][-1])
+    samples = model.sample(5, steps=4, sampler="stochastic", seed=0)
+    assert samples.shape == (5, *SHAPE) and samples.min() >= 0 and samples.max() <= 1
+    np.testing.assert_array_equal(samples, model.sample(5, steps=4, sampler="stochastic", seed=0))
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ValueError, match="masking operator"):
+        AmbientDiffusion(unet(SHAPE, channels=(8,), condition_channels=1), M.GaussianBlur(1.0, 3))
+    with pytest.raises(ValueError, match="condition channel"):
+        AmbientDiffusion(unet(SHAPE, channels=(8,)), M.PixelDrop(0.5))
+    with pytest.raises(ValueError, match="sigma_max > sigma_min"):
+        DiffusionPrior(unet(SHAPE, channels=(8,)), sigma_min=1.0, sigma_max=0.5)
+    class Squared(M.Operator):  # a non-linear measurement
+        def forward(self, x, theta):
+            return x * x
+
+    with pytest.raises(ValueError, match="linear operator"):
+        PosteriorSampling(gaussian(), Squared())
+    with pytest.raises(ValueError, match="method"):
+        PosteriorSampling(gaussian(), M.PixelDrop(0.5), method="ddrm")
+    with pytest.raises(ValueError, match="divisible"):
+        unet((6, 6, 1), channels=(8, 16, 32))
