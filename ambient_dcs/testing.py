@@ -34,11 +34,12 @@ import tensorflow as tf
 
 import measurements
 
-from .models import CSGAN, CSSGAN, VAE, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing
-from .networks import mlp_discriminator, mlp_generator, vae_decoder, vae_encoder
+from .models import (CSGAN, CSSGAN, VAE, AmbientDiffusion, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing,
+                     DiffusionPrior)
+from .networks import mlp_discriminator, mlp_generator, unet, vae_decoder, vae_encoder
 
 __all__ = ["TRAINER_CASES", "IMAGE_SHAPE", "BATCH_SIZE", "LATENT_DIM", "images", "labels", "dataset", "weights_of",
-           "optimizer_variables_of"]
+           "optimizer_variables_of", "generated_by"]
 
 IMAGE_SHAPE = (8, 8, 1)
 BATCH_SIZE = 8
@@ -61,17 +62,17 @@ def labels(n=EXAMPLES, classes=3):
 
 
 def dataset(*arrays, passes=64):
-    """The arrays (one or a tuple) as batches of :data:`BATCH_SIZE`: ``passes`` passes over the data,
-    each in another order, then repeated.
+    """The arrays (one, a tuple, or one dict of arrays) as batches of :data:`BATCH_SIZE`: ``passes``
+    passes over the data, each in another order, then repeated.
 
     The order is drawn with NumPy (seed 0), so the batches depend neither on TensorFlow's global seed
     (which ``tf.data``'s ``shuffle`` mixes into its own, and which other code may have set) nor on how
     often the dataset was opened (Keras opens it once more under a ``tf.distribute`` strategy).
     """
-    n = len(arrays[0])
+    n = len(tf.nest.flatten(arrays[0])[0])
     rng = np.random.default_rng(0)
     order = np.concatenate([rng.permutation(n) for _ in range(passes)])
-    data = tuple(np.asarray(a)[order] for a in arrays)
+    data = tuple(tf.nest.map_structure(lambda a: np.asarray(a)[order], a) for a in arrays)
     return tf.data.Dataset.from_tensor_slices(data[0] if len(data) == 1 else data).repeat().batch(
         BATCH_SIZE, drop_remainder=True)
 
@@ -84,6 +85,16 @@ def weights_of(model):
 def optimizer_variables_of(model):
     """Every variable of every optimizer in ``model.optimizers`` (iterations, moments …) as NumPy arrays."""
     return [np.array(keras.ops.convert_to_numpy(v)) for opt in model.optimizers.values() for v in opt.variables]
+
+
+def generated_by(model, n=5):
+    """What a trained model makes of a fixed input, as NumPy: its generator on fixed latents, or for
+    a diffusion prior (no latent) its denoiser at σ = 0.5 on fixed noisy images."""
+    rng = np.random.default_rng(0)
+    if hasattr(model, "generator"):
+        dim = model.generator.input_shape[-1]
+        return np.asarray(model.generator(rng.standard_normal((n, dim)).astype("float32"), training=False))
+    return np.asarray(model.denoise(rng.uniform(0, 1, (n, *model.image_shape)).astype("float32"), 0.5))
 
 
 def _optimizer():
@@ -136,6 +147,20 @@ def cs_sgan():
     return model, dataset(images(), labels())
 
 
+def diffusion_prior():
+    model = DiffusionPrior(unet(IMAGE_SHAPE, channels=(8,), seed=1), seed=3)
+    model.compile(optimizer=_optimizer())
+    return model, dataset(images())
+
+
+def ambient_diffusion():
+    op = measurements.PixelDrop(0.5, seed=0, noise=measurements.GaussianNoise(0.05))
+    y, theta = op.measure(images())
+    model = AmbientDiffusion(unet(IMAGE_SHAPE, channels=(8,), condition_channels=1, seed=1), op, delta=0.2, seed=3)
+    model.compile(optimizer=_optimizer())
+    return model, dataset({"y": np.asarray(y), "theta": {k: np.asarray(v) for k, v in theta.items()}})
+
+
 #: Trainer name → zero-argument function returning ``(compiled tiny model, tf.data.Dataset of batches)``.
 TRAINER_CASES = {
     "AmbientGAN": ambient_gan,
@@ -144,4 +169,6 @@ TRAINER_CASES = {
     "DeepCompressedSensing": deep_compressed_sensing,
     "CSGAN": cs_gan,
     "CSSGAN": cs_sgan,
+    "DiffusionPrior": diffusion_prior,
+    "AmbientDiffusion": ambient_diffusion,
 }

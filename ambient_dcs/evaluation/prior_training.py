@@ -43,11 +43,13 @@ __all__ = ["CANDIDATES", "PriorTrainingConfig", "PriorTrainingResult", "prior_tr
 
 #: name → PriorConfig overrides. "default" is the main job's prior (batch 32, 25 steps per compiled
 #: call); "grid" the ambient_measurements grid's (batch 16, 50 steps per call); the others change one
-#: thing of "default".
+#: thing of "default" (or of "grid").
 _MAIN = {"batch_size": 32, "steps_per_execution": 25}
 CANDIDATES = {
     "default": _MAIN,
     "grid": {"batch_size": 16, "steps_per_execution": 50},
+    "grid, lr ×2": {"batch_size": 16, "steps_per_execution": 50, "g_learning_rate": 2e-4, "d_learning_rate": 8e-4},
+    "grid, lr ×3": {"batch_size": 16, "steps_per_execution": 50, "g_learning_rate": 3e-4, "d_learning_rate": 1.2e-3},
     "batch 64": {**_MAIN, "batch_size": 64},
     "batch 16": {**_MAIN, "batch_size": 16},
     "hinge": {**_MAIN, "loss": "hinge"},

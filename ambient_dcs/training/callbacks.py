@@ -77,7 +77,9 @@ class SampleGrid(keras.callbacks.Callback):
     averaged); vector measurements as one image whose rows are the samples' measurement vectors.
 
     The generator is ``model.generator`` (or the model itself), ``z`` comes from
-    ``model.sample_latent(num_samples, seed)`` when the model has it, else U[−1, 1].
+    ``model.sample_latent(num_samples, seed)`` when the model has it, else U[−1, 1]. A model without
+    a latent (a diffusion prior) is sampled with ``model.sample(num_samples, seed=seed, steps=12)``:
+    the same starting noise every epoch.
 
     Args:
         out_dir: folder for the PNGs (created).
@@ -100,8 +102,13 @@ class SampleGrid(keras.callbacks.Callback):
     def _generator(self):
         return getattr(self.model, "generator", self.model)
 
+    def _latent_free(self):
+        return getattr(self.model, "latent_dim", 1) is None and hasattr(self.model, "denoise")
+
     def on_train_begin(self, logs=None):
-        if hasattr(self.model, "sample_latent"):
+        if self._latent_free():
+            self._z = self.seed
+        elif hasattr(self.model, "sample_latent"):
             self._z = self.model.sample_latent(self.num_samples, seed=self.seed)
         else:
             dim = self._generator().input_shape[-1]
@@ -117,7 +124,10 @@ class SampleGrid(keras.callbacks.Callback):
         """Writes the grids for ``epoch`` (1-based) now; returns the paths written."""
         if self._z is None:
             self.on_train_begin()
-        images = self._generator()(self._z, training=False)
+        if self._latent_free():
+            images = tf.constant(self.model.sample(self.num_samples, seed=self.seed, steps=12))
+        else:
+            images = self._generator()(self._z, training=False)
         values = np.asarray(images)
         if not np.isfinite(values).all():
             print(f"SampleGrid: epoch {epoch}: the generator returned NaN/Inf; no grid saved.", file=sys.stderr)

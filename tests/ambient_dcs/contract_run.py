@@ -8,7 +8,7 @@ Importing TensorFlow costs a process about 10 s of CPU, so one process does seve
     As a fresh process: ``import ambient_dcs``, wait for ``saved`` (the test writes it once its
     ``.keras`` files are complete), ``keras.saving.load_model`` of every ``*.keras``, and write what each
     holds: ``<name>.loaded.npz`` (``weight_NNN``: ``model.weights``; ``optimizer_NNN``: every optimizer
-    variable; ``generated``: the generator on ``z.npy``) and ``<name>.loaded.json`` (type, optimizer
+    variable; ``generated``: ``ambient_dcs.testing.generated_by``) and ``<name>.loaded.json`` (type, optimizer
     names, steps done, config); then ``loaded``.
 ``--replicas STEPS`` (in ``ROOT/replicas``)
     With two logical CPU devices: train every trainer ``STEPS`` steps under ``MirroredStrategy`` over
@@ -40,6 +40,7 @@ def load(root, wait=900):
     import numpy as np
 
     import ambient_dcs  # noqa: F401  (what a fresh process needs before loading a trainer)
+    from ambient_dcs.testing import generated_by
     import keras
 
     deadline = time.monotonic() + wait
@@ -47,13 +48,12 @@ def load(root, wait=900):
         if time.monotonic() > deadline:
             raise TimeoutError(f"no {root / 'saved'} after {wait} s")
         time.sleep(0.1)
-    z = np.load(root / "z.npy")
     for path in sorted(root.glob("*.keras")):
         model = keras.saving.load_model(path)
         arrays = {f"weight_{i:03d}": np.asarray(w) for i, w in enumerate(model.weights)}
         arrays.update({f"optimizer_{i:03d}": np.asarray(v)
                        for i, v in enumerate(v for opt in model.optimizers.values() for v in opt.variables)})
-        np.savez(root / f"{path.stem}.loaded.npz", generated=np.asarray(model.generator(z, training=False)), **arrays)
+        np.savez(root / f"{path.stem}.loaded.npz", generated=generated_by(model), **arrays)
         (root / f"{path.stem}.loaded.json").write_text(json.dumps(
             {"type": type(model).__name__, "optimizers": list(model.optimizers), "steps_done": model.steps_done,
              "config": model.get_config()}, sort_keys=True, default=str))

@@ -34,7 +34,7 @@ import keras
 import numpy as np
 import pytest
 
-from ambient_dcs.testing import LATENT_DIM, TRAINER_CASES, optimizer_variables_of, weights_of
+from ambient_dcs.testing import TRAINER_CASES, generated_by, optimizer_variables_of, weights_of
 from ambient_dcs.training import TrainingDiverged, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ class Record(keras.callbacks.Callback):
 
 
 class Poison(keras.callbacks.Callback):
-    """Sets the generator's first weight to NaN after step ``after``: the next step's losses are NaN."""
+    """Sets the model's first trainable weight to NaN after step ``after``: the next step's losses are NaN."""
 
     def __init__(self, after):
         super().__init__()
@@ -83,7 +83,7 @@ class Poison(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if self.model.steps_done == self.after:
-            w = self.model.generator.trainable_weights[0]
+            w = self.model.trainable_weights[0]
             w.assign(np.full(w.shape, np.nan, w.dtype))
 
 
@@ -221,13 +221,11 @@ def loaded(jobs, reference):
     job = jobs["load"]
     folder = job.folder / "keras"
     folder.mkdir()
-    z = np.random.default_rng(0).standard_normal((5, LATENT_DIM)).astype("float32")
-    np.save(folder / "z.npy", z)
     generated = {}
     for name in NAMES:
         model = reference(name)["model"]
         model.save(folder / f"{name}.keras")
-        generated[name] = np.asarray(model.generator(z, training=False))
+        generated[name] = generated_by(model)
     (folder / "saved").touch()  # the loader waits for it
     return job.loaded(), generated
 

@@ -22,11 +22,11 @@ def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
     with open(out / "table.csv") as f:
         rows = list(csv.DictReader(f))
     runs = {(r["setting"], r["mode"], r["theta"]) for r in rows}
+    # one unmeasure baseline per classical inverse of PixelDrop (blur fill, inpainting): the better one is there
     assert runs == {("pixeldrop-0.8", "ambient", "once"), ("pixeldrop-0.8", "ignore", "once"),
-                    ("pixeldrop-0.8", "unmeasure", "once"), ("pixeldrop-0.8", "ambient", "per-batch"),
-                    ("pixeldrop-0.8", "ignore", "per-batch"), ("clean", "reference", "–")}
-    # the stronger inverse of PixelDrop: inpainting recovers the digits better than the blur fill
-    assert {r["unmeasure_method"] for r in rows if r["mode"] == "unmeasure"} == {"inpaint"}
+                    ("pixeldrop-0.8", "unmeasure-blur", "once"), ("pixeldrop-0.8", "unmeasure-inpaint", "once"),
+                    ("pixeldrop-0.8", "ambient", "per-batch"), ("pixeldrop-0.8", "ignore", "per-batch"),
+                    ("clean", "reference", "–")}
     results = json.loads((out / "results.json").read_text())
     scored = {(r["setting"], r["mode"], r["theta"]): r for r in results["rows"]}
     for r in rows:  # the CSV holds exactly the scores recorded per run
@@ -38,16 +38,16 @@ def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
     assert "| pixeldrop-0.8 | ambient | once |" in table and "| pixeldrop-0.8 | ambient | per-batch |" in table
     assert "Ceiling" in table and "pixeldrop-0.8: ambient FID" in table and "pixeldrop-0.8 (θ per-batch)" in table
     assert doc_grid_table(results) in table  # the doc's table is a function of results.json
-    assert len(list((out / "samples").glob("*.png"))) == 6
+    assert len(list((out / "samples").glob("*.png"))) == 7
     assert "trainings of 2 steps" in capsys.readouterr().out
 
 
 def test_runs_of_skips_modes_that_do_not_exist():
     # ignore needs image-shaped measurements; the 1-D projections have no classical unmeasure inverse.
     assert runs_of(["project-2-theta", "blur-noise-0.5"], no_reference=True) == [
-        ("project-2-theta", "ambient", "once"), ("blur-noise-0.5", "ambient", "once"),
-        ("blur-noise-0.5", "ignore", "once"), ("blur-noise-0.5", "unmeasure", "once")]
+        ("project-2-theta", "ambient", "once", None), ("blur-noise-0.5", "ambient", "once", None),
+        ("blur-noise-0.5", "ignore", "once", None), ("blur-noise-0.5", "unmeasure", "once", "wiener")]
     # per batch: no unmeasure run (its inverse is of a fixed dataset); the reference is protocol-free
     assert runs_of(["blur-noise-0.5"], no_reference=False, theta=("per-batch",)) == [
-        ("blur-noise-0.5", "ambient", "per-batch"), ("blur-noise-0.5", "ignore", "per-batch"),
-        ("clean", "reference", "–")]
+        ("blur-noise-0.5", "ambient", "per-batch", None), ("blur-noise-0.5", "ignore", "per-batch", None),
+        ("clean", "reference", "–", None)]
