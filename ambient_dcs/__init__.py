@@ -27,11 +27,12 @@ from .data import (hide_labels, load_dataset, load_measurements, measure_dataset
                    unmeasure_dataset)
 from .evaluation import (classifier_scores, frechet_distance, inception_score, mnist_classifier, per_image_l2_error,
                          per_image_squared_error, per_pixel_mse, psnr, reconstruction_summary, ssim, summarize)
-from .models import (CSGAN, CSSGAN, VAE, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing, mnist_vae_prior)
+from .models import (CSGAN, CSSGAN, VAE, AmbientDiffusion, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing,
+                     DiffusionPrior, GaussianPrior, mnist_vae_prior)
 from .models.base import GenerativeTrainer
 from .priors import PriorConfig, TrainedPrior, load_prior, train_prior
 from .reconstruction import (CSGM, OMP, ClassicalInverse, Lasso, LearnedLatentReconstructor, LeastSquares,
-                             Reconstruction)
+                             PosteriorSampling, Reconstruction)
 from .training import TrainingDiverged, make_strategy, set_precision, train
 
 __version__ = "0.2.0"
@@ -39,10 +40,11 @@ __version__ = "0.2.0"
 __all__ = [
     # trainers and training
     "GenerativeTrainer", "AmbientGAN", "AmbientGANWithInversion", "VAE", "DeepCompressedSensing", "CSGAN", "CSSGAN",
+    "DiffusionPrior", "AmbientDiffusion", "GaussianPrior",
     "train", "TrainingDiverged", "train_prior", "PriorConfig", "TrainedPrior", "load_prior", "mnist_vae_prior",
     "make_strategy", "set_precision",
     # reconstruction
-    "Reconstruction", "CSGM", "LearnedLatentReconstructor", "Lasso", "OMP", "LeastSquares", "ClassicalInverse",
+    "Reconstruction", "CSGM", "LearnedLatentReconstructor", "PosteriorSampling", "Lasso", "OMP", "LeastSquares", "ClassicalInverse",
     # data
     "load_dataset", "load_measurements", "open_measurements", "save_measurements", "measure_dataset",
     "unmeasure_dataset", "hide_labels",

@@ -41,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument("--step-size", type=float, default=0.01, help="initial latent step size (learned)")
     p.add_argument("--latent-objective", choices=LATENT_OBJECTIVES, default="per-example",
                    help="what the latent steps descend: per-example or batch-mean (the original CS-GAN's, 1/64 of the step)")
-    p.add_argument("--penalty-anchor", choices=PENALTY_ANCHORS, default="initial",
+    p.add_argument("--penalty-anchor", choices=PENALTY_ANCHORS, default="projected",
                    help="z0 of the penalty β‖ẑ − z0‖²: initial (unprojected, as the original) or projected (proj(z0))")
     p.add_argument("--tsne-samples", type=int, default=2000, help="samples in the t-SNE plot (paper: 2000)")
     p.add_argument("--samples-per-class", type=int, default=10, help="columns of the class-conditional grid")

@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--latent-dim", type=int, default=100, help="size of z")
     p.add_argument("--optimisation-cost-weight", type=float, default=3.0, help="β of β·‖ẑ − z0‖² (original: 3)")
     p.add_argument("--step-size", type=float, default=0.01, help="initial latent step size (learned; original 0.01)")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["per-example:initial"],
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["per-example:projected"],
                    help="CS-GAN variants run for each T > 0, as <latent objective>:<penalty anchor>. Objective: "
                         "per-example (each latent descends its own error) or batch-mean (the original's mean over a "
                         "batch of 64: 1/64 of the step). Anchor of β‖ẑ − z0‖²: initial (the unprojected z0, as the "

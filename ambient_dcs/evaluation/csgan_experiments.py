@@ -108,7 +108,7 @@ class CsganLatentStepsConfig:
     latent_dim: int = 100
     optimisation_cost_weight: float = 3.0
     step_size: float = 0.01
-    variants: list = dataclasses.field(default_factory=lambda: ["per-example:initial"])
+    variants: list = dataclasses.field(default_factory=lambda: ["per-example:projected"])
     generator: str = "mlp-bn"
     discriminator: str = "mlp"
     eval_samples: int = 1000
@@ -324,7 +324,7 @@ class CsSganConfig:
     optimisation_cost_weight: float = 3.0
     step_size: float = 0.01
     latent_objective: str = "per-example"
-    penalty_anchor: str = "initial"
+    penalty_anchor: str = "projected"
     tsne_samples: int = 2000
     samples_per_class: int = 10
     eval_samples: int = 2000

@@ -7,7 +7,8 @@ each latent takes ``T`` gradient steps downhill on ``E`` (projected to the unit 
 size ``s = exp(log s)``, differentiated end to end as in :mod:`ambient_dcs.models.dcs`)::
 
     D step:  ẑ = opt_T(z0);  L_D = CE(D(x), real) + CE(D(G(ẑ)), fake)
-    G step:  ẑ = opt_T(z0);  L_G = CE(D(G(ẑ)), real) + β · mean ‖ẑ − z0‖²   (β = optimisation_cost_weight)
+    G step:  ẑ = opt_T(z0);  L_G = CE(D(G(ẑ)), real) + β · mean ‖ẑ − proj(z0)‖²   (β = optimisation_cost_weight;
+             the original penalises ‖ẑ − z0‖² with the unprojected z0: ``penalty_anchor="initial"``)
 
 One ``train_step`` is one D update followed by one G update, each with fresh ``z0 ~ N(0, I)``, as the
 original's ``main.py``. ``latent_steps=0`` is exactly a vanilla (non-saturating) GAN: ``ẑ = z0`` and
@@ -93,9 +94,12 @@ class CSGAN(GenerativeTrainer):
             is 1/64 of the per-example one at the same step size). A constant, not the size of the
             batch at hand, so that sampling in batches of any size moves the latents as training did.
         objective_batch_size: the batch of the ``"batch-mean"`` objective (the original's: 64).
-        penalty_anchor: the ``z0`` of the movement penalty: ``"initial"`` (the unprojected Gaussian
-            sample, as the original: with the unit-sphere projection ‖z0‖ ≈ √k ≈ 10 dominates it) or
-            ``"projected"`` (``proj(z0)``, where the latent steps start: the penalty measures the steps).
+        penalty_anchor: the ``z0`` of the movement penalty: ``"projected"`` (default: ``proj(z0)``,
+            where the latent steps start, so the penalty measures the steps) or ``"initial"`` (the
+            unprojected Gaussian sample, as the original code: with the unit-sphere projection
+            ‖z0‖ ≈ √k ≈ 10 and the penalty mostly measures the projection). Measured on embedded
+            MNIST, T = 3, 3 seeds: classifier FID 194.8 ± 4.9 with ``"projected"`` against 292.4 ± 18.7
+            with ``"initial"`` (``docs/results/csgan_latent_steps.md``).
         seed: seed of the training random stream (``z0``; CS-SGAN target classes).
         **kwargs: ``keras.Model`` arguments (``name``).
 
@@ -112,7 +116,7 @@ class CSGAN(GenerativeTrainer):
     PARTS = ("generator", "discriminator")
 
     def __init__(self, generator, discriminator, latent_steps=3, optimisation_cost_weight=3.0, step_size=0.01,
-                 project="norm", second_order=True, latent_objective="per-example", penalty_anchor="initial",
+                 project="norm", second_order=True, latent_objective="per-example", penalty_anchor="projected",
                  objective_batch_size=64, seed=None, **kwargs):
         owner = self._owner
         latent_steps, step_size = _check_common(owner, latent_steps, step_size, project, seed)
@@ -322,7 +326,7 @@ class CSSGAN(CSGAN):
     _extra_metric_names = ("supervised_loss", "labelled")
 
     def __init__(self, generator, classifier, latent_steps=3, optimisation_cost_weight=3.0, step_size=0.01,
-                 project="norm", second_order=True, latent_objective="per-example", penalty_anchor="initial",
+                 project="norm", second_order=True, latent_objective="per-example", penalty_anchor="projected",
                  objective_batch_size=64, seed=None, **kwargs):
         super().__init__(generator, classifier, latent_steps=latent_steps,
                          optimisation_cost_weight=optimisation_cost_weight, step_size=step_size, project=project,

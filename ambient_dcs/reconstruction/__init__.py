@@ -4,6 +4,7 @@ from .base import Reconstruction, Reconstructor, check_reconstruction_inputs, me
 from .baselines import OMP, ClassicalInverse, Lasso, LeastSquares
 from .csgm import CSGM
 from .learned import LearnedLatentReconstructor
+from .posterior import PosteriorSampling
 
-__all__ = ["Reconstruction", "Reconstructor", "CSGM", "LearnedLatentReconstructor", "Lasso", "OMP", "LeastSquares",
-           "ClassicalInverse", "measurement_error", "check_reconstruction_inputs"]
+__all__ = ["Reconstruction", "Reconstructor", "CSGM", "LearnedLatentReconstructor", "PosteriorSampling", "Lasso", "OMP",
+           "LeastSquares", "ClassicalInverse", "measurement_error", "check_reconstruction_inputs"]

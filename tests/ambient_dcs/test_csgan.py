@@ -121,7 +121,7 @@ def test_penalty_anchor_projected_measures_the_steps_only():
     # ‖ẑ − proj(z0)‖²: two small steps on the unit sphere, not ‖ẑ − z0‖² ≈ (‖z0‖ − 1)², the projection
     to_sphere = float(tf.reduce_mean(tf.reduce_sum((z0 - tf.math.l2_normalize(z0, -1)) ** 2, -1)))
     assert 0 < shift < 0.1 * to_sphere
-    initial = CSGAN(generator(), discriminator(2), latent_steps=2, step_size=0.05, seed=0)
+    initial = CSGAN(generator(), discriminator(2), latent_steps=2, step_size=0.05, penalty_anchor="initial", seed=0)
     initial.compile(g_optimizer=adam(), d_optimizer=adam(), run_eagerly=True)
     initial.latent = lambda n, seed: z0
     assert initial.fit(tf.data.Dataset.from_tensors(images(16)), epochs=1,
