@@ -26,7 +26,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ambient_dcs.models.pretrained import mnist_vae_prior

@@ -351,7 +351,7 @@ class AmbientDiffusion(DiffusionPrior):
     def settings(self):
         return {**super().settings(), "delta": self.delta}
 
-    def _kept(self, theta, n):
+    def _kept(self, theta):
         return tf.cast(self.operator.observed(theta, self.image_shape), tf.float32)
 
     def _further(self, kept, seed):
@@ -368,7 +368,7 @@ class AmbientDiffusion(DiffusionPrior):
                              f"received {type(data).__name__}.")
         y, theta = tf.cast(data["y"], tf.float32), data.get("theta") or {}
         n = tf.shape(y)[0]
-        kept = self._kept(theta, n)
+        kept = self._kept(theta)
         x_observed = tf.cast(self.operator.pseudo_inverse(y, theta), tf.float32) * kept
         seeds = self.step_seeds(3)
         # The measurement noise in image units (a rescaling mask divides it by its factor).
@@ -390,7 +390,7 @@ class AmbientDiffusion(DiffusionPrior):
         ``seed``: an int or a stateless seed tensor ``(2,)``."""
         seeds = tf.random.experimental.stateless_split(_seed_tensor(seed), 2)
         theta = self.operator.sample_theta(n, seed=seeds[0], image_shape=self.image_shape)
-        further = self._further(self._kept(theta, n), seeds[1])
+        further = self._further(self._kept(theta), seeds[1])
         return lambda x, sigma: self.denoise(further * x, sigma, further)
 
 

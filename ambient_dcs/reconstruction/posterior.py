@@ -81,9 +81,7 @@ def mmps_denoiser(denoise, operator, y, theta, noise_var, cg_iterations=5):
         residual = y - operator.forward(d, theta)
         u = conjugate_gradient(lambda v: noise_var * v + operator.forward(covariance(operator.adjoint(v, theta)), theta),
                                residual, cg_iterations)
-        out = d + covariance(operator.adjoint(u, theta))
-        del tape
-        return out
+        return d + covariance(operator.adjoint(u, theta))
 
     return posterior
 

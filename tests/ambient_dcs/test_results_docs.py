@@ -31,7 +31,7 @@ def test_a_hand_edited_table_is_caught(tmp_path):
     assert generated.update_doc(doc, root=tmp_path) == 1
     assert generated.check_doc(doc, root=tmp_path) == []
     text = doc.read_text()
-    assert "| 10 | 2 | 1 | 2 | 0.001 | 0.5 | 500 |" in text and text.endswith("text after\n")
+    assert "| 10 | 2 | 1.0 | 2.0 | 1.00 ms | 500 ms | **500×** |" in text and text.endswith("text after\n")
 
 
 def test_l2_error_is_the_dcs_codes_unit():

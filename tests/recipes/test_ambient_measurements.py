@@ -7,16 +7,24 @@ import numpy as np
 import pytest
 
 from ambient_dcs.evaluation.ambient_grid import doc_grid_table, runs_of
-from recipes import ambient_measurements
+from ambient_dcs.evaluation.prior_training import doc_prior_training_table
+from recipes import ambient_measurements, prior_training
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
 
 
-def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("AMBIENT_DCS_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(autouse=True, scope="module")
+def private_cache(tmp_path_factory):
+    """One private cache for the module: the 1-epoch scoring classifier is trained once, then loaded."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AMBIENT_DCS_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+def test_grid_runs_scores_and_tables(tmp_path, capsys):
     out = tmp_path / "grid"
     code = ambient_measurements.main(["--settings", "pixeldrop-0.8", "--theta", "once", "per-batch", "--steps", "2",
-                                      "--batch-size", "16", "--width", "0.0625", "--samples", "40",
+                                      "--batch-size", "16", "--width", "0.0625", "--samples", "40", "--no-reference",
                                       "--classifier-epochs", "1", "--quiet", "--out", str(out)])
     assert code == 0
     with open(out / "table.csv") as f:
@@ -25,8 +33,7 @@ def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
     # one unmeasure baseline per classical inverse of PixelDrop (blur fill, inpainting): the better one is there
     assert runs == {("pixeldrop-0.8", "ambient", "once"), ("pixeldrop-0.8", "ignore", "once"),
                     ("pixeldrop-0.8", "unmeasure-blur", "once"), ("pixeldrop-0.8", "unmeasure-inpaint", "once"),
-                    ("pixeldrop-0.8", "ambient", "per-batch"), ("pixeldrop-0.8", "ignore", "per-batch"),
-                    ("clean", "reference", "–")}
+                    ("pixeldrop-0.8", "ambient", "per-batch"), ("pixeldrop-0.8", "ignore", "per-batch")}
     results = json.loads((out / "results.json").read_text())
     scored = {(r["setting"], r["mode"], r["theta"]): r for r in results["rows"]}
     for r in rows:  # the CSV holds exactly the scores recorded per run
@@ -38,7 +45,7 @@ def test_grid_runs_scores_and_tables(tmp_path, monkeypatch, capsys):
     assert "| pixeldrop-0.8 | ambient | once |" in table and "| pixeldrop-0.8 | ambient | per-batch |" in table
     assert "Ceiling" in table and "pixeldrop-0.8: ambient FID" in table and "pixeldrop-0.8 (θ per-batch)" in table
     assert doc_grid_table(results) in table  # the doc's table is a function of results.json
-    assert len(list((out / "samples").glob("*.png"))) == 7
+    assert len(list((out / "samples").glob("*.png"))) == 6
     assert "trainings of 2 steps" in capsys.readouterr().out
 
 
@@ -51,3 +58,26 @@ def test_runs_of_skips_modes_that_do_not_exist():
     assert runs_of(["blur-noise-0.5"], no_reference=False, theta=("per-batch",)) == [
         ("blur-noise-0.5", "ambient", "per-batch", None), ("blur-noise-0.5", "ignore", "per-batch", None),
         ("clean", "reference", "–", None)]
+
+
+def test_prior_training_curves_table_and_reuse(tmp_path, capsys):
+    out = tmp_path / "pt"
+    argv = ["--settings", "pixeldrop-0.8", "--candidates", "grid", "--budget-seconds", "2", "--every-seconds", "1",
+            "--samples", "40", "--classifier-epochs", "1", "--out", str(out)]
+    assert prior_training.main(argv) == 0
+    results = json.loads((out / "results.json").read_text())
+    [row] = results["rows"]
+    assert (row["setting"], row["candidate"]) == ("pixeldrop-0.8", "grid")
+    assert row["train_seconds"] >= 2 and row["steps"] > 0 and np.isfinite(row["fid_at_budget"])
+    assert row["fid_at_budget"] == row["points"][-1]["fid"] and row["points"][0]["seconds"] >= 1
+    assert doc_prior_training_table(results) in (out / "table.md").read_text()
+    assert (out / "curves.png").stat().st_size > 0
+    capsys.readouterr()
+    assert prior_training.main(argv) == 0  # the finished run is reused, not retrained
+    assert capsys.readouterr().out.count("reused") == 1
+
+
+def test_prior_training_refuses_bad_flags(capsys):
+    with pytest.raises(SystemExit):
+        prior_training.parse_args(["--budget-seconds", "0"])
+    assert "--budget-seconds" in capsys.readouterr().err

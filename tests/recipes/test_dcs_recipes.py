@@ -85,7 +85,7 @@ def test_dcs_table_tiny_run(tmp_path, capsys):
 def test_csgan_latent_steps_tiny_run(tmp_path):
     out = tmp_path / "csgan"
     csgan_latent_steps.main(["--latent-steps", "0", "1", "--seeds", "0", "1", "--steps", "2", "--batch-size", "16",
-                             "--variants", "per-example:initial", "batch-mean:projected",
+                             "--variants", "batch-mean:initial",
                              "--log-every", "2", "--eval-samples", "40", "--classifier-epochs", "1",
                              "--train-images", "64", "--out", str(out)])
     for name in ("scores.csv", "table.md", "results.json", "samples_T0.png", "samples_T1.png", "samples_T0_3_5.png"):
@@ -93,7 +93,7 @@ def test_csgan_latent_steps_tiny_run(tmp_path):
     results = json.loads((out / "results.json").read_text())
     # T = 0 once (no variant applies), T = 1 per variant; 2 seeds each
     assert [(r["latent_steps"], r["variant"]) for r in results["table"]] == [
-        (0, "–"), (1, "per-example, z0"), (1, "batch-mean, proj(z0)")] and len(results["runs"]) == 6
+        (0, "–"), (1, "batch-mean, z0")] and len(results["runs"]) == 4
     assert csgan_lib.doc_latent_steps_table(results) in (out / "table.md").read_text()
     for r in results["table"]:
         assert r["seeds"] == 2
