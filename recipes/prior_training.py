@@ -26,9 +26,11 @@ from recipes import common
 def parse_args(argv=None):
     p = common.parser("recipes.prior_training", __doc__)
     p.add_argument("--settings", nargs="+", default=["clean", "pixeldrop-0.8", "blur-noise-0.5"],
-                   choices=["clean", *SETTINGS], help="clean digits and/or measurement settings of the grid")
-    p.add_argument("--candidates", nargs="+", default=["default", "grid"], choices=list(CANDIDATES),
-                   help="training candidates (ambient_dcs.evaluation.prior_training.CANDIDATES)")
+                   choices=["clean", *SETTINGS], metavar="SETTING",
+                   help="clean digits and/or measurement settings of the grid: " + ", ".join(["clean", *SETTINGS]))
+    p.add_argument("--candidates", nargs="+", default=["default", "grid"], choices=list(CANDIDATES), metavar="NAME",
+                   help="training candidates (quote names with spaces): "
+                        + "; ".join(f"{name} = {over}" for name, over in CANDIDATES.items()))
     p.add_argument("--budget-seconds", type=float, default=100.0,
                    help="training wall time per run (the main job's prior trains about 100 s)")
     p.add_argument("--every-seconds", type=float, default=25.0, help="training seconds between scores")

@@ -77,6 +77,14 @@ def test_prior_training_curves_table_and_reuse(tmp_path, capsys):
     assert capsys.readouterr().out.count("reused") == 1
 
 
+def test_prior_training_help_lists_the_candidates(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        prior_training.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "grid, lr ×3 = " in text and "--budget-seconds" in text and text.count("(default:") >= 6
+
+
 def test_prior_training_refuses_bad_flags(capsys):
     with pytest.raises(SystemExit):
         prior_training.parse_args(["--budget-seconds", "0"])
