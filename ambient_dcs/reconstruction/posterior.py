@@ -47,15 +47,22 @@ def _rows_dot(a, b):
 
 def conjugate_gradient(matvec, b, iterations):
     """``iterations`` conjugate-gradient steps on ``matvec(u) = b`` for every row of ``b`` at once
-    (a symmetric positive-definite system per row), from ``u = 0``."""
+    (a symmetric positive-definite system per row), from ``u = 0``.
+
+    A row stops where the system shows no positive curvature along its search direction (a learned
+    denoiser's Jacobian is only approximately symmetric positive semi-definite): it keeps its last
+    iterate instead of diverging.
+    """
     u, r = tf.zeros_like(b), b
     p, rs = r, _rows_dot(r, r)
     for _ in range(int(iterations)):
         ap = matvec(p)
-        alpha = rs / tf.maximum(_rows_dot(p, ap), 1e-30)
+        curvature = _rows_dot(p, ap)
+        go = (curvature > 0) & (rs > 0)
+        alpha = tf.where(go, rs / tf.where(go, curvature, 1.0), 0.0)
         u, r = u + alpha * p, r - alpha * ap
         rs_next = _rows_dot(r, r)
-        p, rs = r + (rs_next / tf.maximum(rs, 1e-30)) * p, rs_next
+        p, rs = r + tf.where(go, rs_next / tf.where(go, rs, 1.0), 0.0) * p, tf.where(go, rs_next, 0.0)
     return u
 
 
