@@ -36,8 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--every-seconds", type=float, default=25.0, help="training seconds between scores")
     p.add_argument("--samples", type=int, default=2000, help="generated digits per score")
     p.add_argument("--classifier-epochs", type=int, default=20, help="epochs of the cached scoring classifier")
-    common.add_common_flags(p, "prior_training", seed_help="seed of the networks, data order and measurements",
-                            strategy=False)
+    common.add_common_flags(p, "prior_training", seed_help="seed of the networks, data order and measurements")
     args = p.parse_args(argv)
     common.require_positive(p, args, ("samples", "classifier_epochs"))
     if not (args.budget_seconds > 0 and args.every_seconds > 0):

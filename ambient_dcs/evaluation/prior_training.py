@@ -77,8 +77,10 @@ class PriorTrainingConfig:
         samples: generated digits per score.
         seed: seed of the networks, data order, measurements and scored latents.
         classifier_epochs: epochs of the cached scoring classifier.
+        strategy, precision: recorded with the settings (the strategy object is an argument of
+            :func:`prior_training`).
         out: output folder (one ``runs/<setting>__<candidate>.json`` per finished run: a re-run
-            with the same settings skips it).
+            with the same budget, sampling, seed, strategy and precision skips it).
     """
 
     settings: list = dataclasses.field(default_factory=lambda: ["clean", "pixeldrop-0.8", "blur-noise-0.5"])
@@ -88,6 +90,8 @@ class PriorTrainingConfig:
     samples: int = 2000
     seed: int = 0
     classifier_epochs: int = 20
+    strategy: str = "default"
+    precision: str = "float32"
     out: str = "results/prior_training"
 
 
@@ -154,8 +158,8 @@ def prior_training(config, strategy=None):
     start = time.perf_counter()
     x_train = load_dataset("mnist-embedded", "train")
     classifier = mnist_classifier(epochs=config.classifier_epochs, verbose=0)
-    identity = {k: v for k, v in dataclasses.asdict(config).items() if k in ("budget_seconds", "every_seconds",
-                                                                             "samples", "seed")}
+    identity = {k: v for k, v in dataclasses.asdict(config).items()
+                if k in ("budget_seconds", "every_seconds", "samples", "seed", "strategy", "precision")}
     rows = []
     for setting in config.settings:
         if setting == "clean":

@@ -264,8 +264,11 @@ class DiffusionPrior(GenerativeTrainer):
             raise ValueError(f"{type(self).__name__}.sample: expected sampler in {list(SAMPLERS)}; received {sampler!r}.")
         rng = np.random.default_rng(seed)
         sigmas = noise_levels(steps, self.sigma_min, self.sigma_max)
-        graph = tf.function(lambda start, noise, mask_seed: run_sampler(
-            self.denoiser(tf.shape(start)[0], seed=mask_seed), start, sigmas, sampler, noise))
+        graphs = self.__dict__.setdefault("_sample_graphs", {})  # one traced sampler per (steps, sampler)
+        if (steps, sampler) not in graphs:
+            graphs[(steps, sampler)] = tf.function(lambda start, noise, mask_seed: run_sampler(
+                self.denoiser(tf.shape(start)[0], seed=mask_seed), start, sigmas, sampler, noise))
+        graph = graphs[(steps, sampler)]
         out = []
         for lo in range(0, int(n), batch_size):
             b = min(batch_size, int(n) - lo)

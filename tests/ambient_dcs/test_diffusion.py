@@ -148,7 +148,7 @@ def test_ambient_diffusion_trains_and_samples_from_masked_data():
     assert samples.shape == (5, *SHAPE) and samples.min() >= 0 and samples.max() <= 1
     np.testing.assert_array_equal(samples, model.sample(5, steps=4, sampler="stochastic", seed=0))
     # the prior learned from masks reconstructs through posterior sampling, from memory or a saved file
-    rec = PosteriorSampling(model, op, samples=3, steps=4, cg_iterations=2, batch_size=2).reconstruct(y[:3], {
+    rec = PosteriorSampling(model, op, samples=3, steps=3, cg_iterations=2, batch_size=3).reconstruct(y[:3], {
         k: v[:3] for k, v in theta.items()})
     assert rec.samples.shape == (3, 3, *SHAPE) and rec.std.shape == (3, *SHAPE) and np.isfinite(rec.x).all()
     np.testing.assert_allclose(rec.x, rec.samples.mean(axis=1), atol=1e-6)

@@ -23,17 +23,16 @@ def private_cache(tmp_path_factory):
 
 def test_grid_runs_scores_and_tables(tmp_path, capsys):
     out = tmp_path / "grid"
-    code = ambient_measurements.main(["--settings", "pixeldrop-0.8", "--theta", "once", "per-batch", "--steps", "2",
+    code = ambient_measurements.main(["--settings", "blur-noise-0.1", "--theta", "once", "per-batch", "--steps", "2",
                                       "--batch-size", "16", "--width", "0.0625", "--samples", "40", "--no-reference",
                                       "--classifier-epochs", "1", "--quiet", "--out", str(out)])
     assert code == 0
     with open(out / "table.csv") as f:
         rows = list(csv.DictReader(f))
     runs = {(r["setting"], r["mode"], r["theta"]) for r in rows}
-    # one unmeasure baseline per classical inverse of PixelDrop (blur fill, inpainting): the better one is there
-    assert runs == {("pixeldrop-0.8", "ambient", "once"), ("pixeldrop-0.8", "ignore", "once"),
-                    ("pixeldrop-0.8", "unmeasure-blur", "once"), ("pixeldrop-0.8", "unmeasure-inpaint", "once"),
-                    ("pixeldrop-0.8", "ambient", "per-batch"), ("pixeldrop-0.8", "ignore", "per-batch")}
+    assert runs == {("blur-noise-0.1", "ambient", "once"), ("blur-noise-0.1", "ignore", "once"),
+                    ("blur-noise-0.1", "unmeasure-wiener", "once"),
+                    ("blur-noise-0.1", "ambient", "per-batch"), ("blur-noise-0.1", "ignore", "per-batch")}
     results = json.loads((out / "results.json").read_text())
     scored = {(r["setting"], r["mode"], r["theta"]): r for r in results["rows"]}
     for r in rows:  # the CSV holds exactly the scores recorded per run
@@ -42,10 +41,10 @@ def test_grid_runs_scores_and_tables(tmp_path, capsys):
         assert float(r["inception_score"]) == pytest.approx(scored[key]["inception_score"])
     assert results["ceiling"]["n"] == 1000 and 0 < results["classifier_test_accuracy"] <= 1
     table = (out / "table.md").read_text()
-    assert "| pixeldrop-0.8 | ambient | once |" in table and "| pixeldrop-0.8 | ambient | per-batch |" in table
-    assert "Ceiling" in table and "pixeldrop-0.8: ambient FID" in table and "pixeldrop-0.8 (θ per-batch)" in table
+    assert "| blur-noise-0.1 | ambient | once |" in table and "| blur-noise-0.1 | ambient | per-batch |" in table
+    assert "Ceiling" in table and "blur-noise-0.1: ambient FID" in table and "blur-noise-0.1 (θ per-batch)" in table
     assert doc_grid_table(results) in table  # the doc's table is a function of results.json
-    assert len(list((out / "samples").glob("*.png"))) == 6
+    assert len(list((out / "samples").glob("*.png"))) == 5
     assert "trainings of 2 steps" in capsys.readouterr().out
 
 
@@ -54,6 +53,9 @@ def test_runs_of_skips_modes_that_do_not_exist():
     assert runs_of(["project-2-theta", "blur-noise-0.5"], no_reference=True) == [
         ("project-2-theta", "ambient", "once", None), ("blur-noise-0.5", "ambient", "once", None),
         ("blur-noise-0.5", "ignore", "once", None), ("blur-noise-0.5", "unmeasure", "once", "wiener")]
+    # one unmeasure baseline per classical inverse of a mask (blur fill, inpainting): the stronger one is there
+    assert [r for r in runs_of(["pixeldrop-0.8"], no_reference=True) if r[1] == "unmeasure"] == [
+        ("pixeldrop-0.8", "unmeasure", "once", "blur"), ("pixeldrop-0.8", "unmeasure", "once", "inpaint")]
     # per batch: no unmeasure run (its inverse is of a fixed dataset); the reference is protocol-free
     assert runs_of(["blur-noise-0.5"], no_reference=False, theta=("per-batch",)) == [
         ("blur-noise-0.5", "ambient", "per-batch", None), ("blur-noise-0.5", "ignore", "per-batch", None),
