@@ -5,8 +5,8 @@ With the same budget and seed, three generators are trained per measurement sett
 measurements only) and ``unmeasure-<method>`` (the measurements inverted first, then an ordinary
 GAN; one run per classical inverse that fits — blur fill and biharmonic inpainting for the masks,
 Wiener for the blur — so the stronger baseline is always there), plus one reference GAN on the
-clean images. Each generator is scored with the project's
-MNIST classifier (:func:`~ambient_dcs.evaluation.metrics.classifier_scores`).
+clean images. Each generator is scored with the project's MNIST classifier
+(:func:`~ambient_dcs.evaluation.metrics.classifier_scores`).
 
 Two θ protocols (:data:`THETA_PROTOCOLS`) answer different questions:
 
@@ -103,10 +103,10 @@ class AmbientGridConfig:
 
 @dataclasses.dataclass
 class AmbientGridResult:
-    """Attributes: config; out; rows (one per run and seed: setting, mode (``unmeasure-<method>`` for the
-    baselines), theta, seed, inception_score, fid, train_seconds); table (:func:`summarise` of the rows); ceiling (the clean test
-    digits' scores);
-    classifier_test_accuracy; verdicts (:func:`verdicts`); wall_time_s."""
+    """Attributes: config; out; rows (one per run and seed: setting, mode (``unmeasure-<method>`` for
+    the baselines), theta, seed, inception_score, fid, train_seconds); table (:func:`summarise` of the
+    rows); ceiling (the clean test digits' scores); classifier_test_accuracy; verdicts
+    (:func:`verdicts`); wall_time_s."""
 
     config: AmbientGridConfig
     out: pathlib.Path
