@@ -26,10 +26,12 @@ from . import data, evaluation, latent, models, networks, reconstruction, report
 from .data import (hide_labels, load_dataset, load_measurements, measure_dataset, open_measurements, save_measurements,
                    unmeasure_dataset)
 from .evaluation import (classifier_scores, frechet_distance, inception_score, mnist_classifier, per_image_l2_error,
-                         per_image_squared_error, per_pixel_mse, psnr, reconstruction_summary, ssim, summarize)
+                         per_image_squared_error, per_pixel_mse, posterior_coverage, psnr, reconstruction_summary, ssim,
+                         summarize)
 from .models import (CSGAN, CSSGAN, VAE, AmbientDiffusion, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing,
-                     DiffusionPrior, GaussianPrior, mnist_vae_prior)
+                     DiffusionEM, DiffusionPrior, GaussianPrior, mnist_vae_prior)
 from .models.base import GenerativeTrainer
+from .diffusion_priors import DiffusionConfig, TrainedDiffusionPrior, train_diffusion_prior
 from .priors import PriorConfig, TrainedPrior, load_prior, train_prior
 from .reconstruction import (CSGM, OMP, ClassicalInverse, Lasso, LearnedLatentReconstructor, LeastSquares,
                              PosteriorSampling, Reconstruction)
@@ -40,16 +42,16 @@ __version__ = "0.2.0"
 __all__ = [
     # trainers and training
     "GenerativeTrainer", "AmbientGAN", "AmbientGANWithInversion", "VAE", "DeepCompressedSensing", "CSGAN", "CSSGAN",
-    "DiffusionPrior", "AmbientDiffusion", "GaussianPrior",
+    "DiffusionPrior", "AmbientDiffusion", "DiffusionEM", "GaussianPrior",
     "train", "TrainingDiverged", "train_prior", "PriorConfig", "TrainedPrior", "load_prior", "mnist_vae_prior",
-    "make_strategy", "set_precision",
+    "train_diffusion_prior", "DiffusionConfig", "TrainedDiffusionPrior", "make_strategy", "set_precision",
     # reconstruction
     "Reconstruction", "CSGM", "LearnedLatentReconstructor", "PosteriorSampling", "Lasso", "OMP", "LeastSquares", "ClassicalInverse",
     # data
     "load_dataset", "load_measurements", "open_measurements", "save_measurements", "measure_dataset",
     "unmeasure_dataset", "hide_labels",
     # metrics
-    "per_image_squared_error", "per_image_l2_error", "per_pixel_mse", "psnr", "ssim", "summarize", "reconstruction_summary",
+    "per_image_squared_error", "per_image_l2_error", "posterior_coverage", "per_pixel_mse", "psnr", "ssim", "summarize", "reconstruction_summary",
     "inception_score", "frechet_distance", "mnist_classifier", "classifier_scores",
     # subpackages
     "models", "networks", "reconstruction", "data", "training", "evaluation", "reporting", "latent", "pipeline",

@@ -8,7 +8,11 @@ Demonstration mode (no ``measurements`` file): the clean training images of ``da
 measured once and the priors without clean data see only the measurements; held-out test images
 are measured the same way and reconstructed by CSGM on the AmbientGAN prior and, with the same
 budget, by the classical inverses (:func:`classical_methods`), CSGM on the unmeasure-baseline
-prior and CSGM on an oracle prior trained on the clean images. With ``measurements`` (a file of
+prior and CSGM on an oracle prior trained on the clean images. With ``prior="diffusion"`` (or
+``"both"``) a diffusion prior is learned from the same measurements (:mod:`ambient_dcs.diffusion_priors`:
+Ambient Diffusion for masks, EM with posterior sampling otherwise) and the measurements are
+reconstructed by posterior sampling, whose K samples give a per-pixel std (``uncertainty.png``:
+the std beside the error |x̂ − x|). With ``measurements`` (a file of
 :func:`ambient_dcs.data.files.save_measurements`) the prior is trained on the file and every
 measurement in it is reconstructed; there is no ground truth.
 
@@ -35,17 +39,20 @@ import measurements as M
 from .data.datasets import load_dataset
 from .data.files import MeasurementFileError, load_measurements, operator_from_spec, save_measurements
 from .data.measured import measure_dataset, unmeasure_dataset
-from .evaluation.metrics import reconstruction_summary
+from .diffusion_priors import DiffusionConfig, TrainedDiffusionPrior, family_of, train_diffusion_prior
+from .evaluation.metrics import posterior_coverage, reconstruction_summary
+from .models.diffusion import noise_std_of
 from .priors import (PriorConfig, PriorExistsError, check_prior_target, estimate_training_seconds, load_prior,
                      prior_settings, train_prior)
 from .reconstruction.baselines import ClassicalInverse, Lasso
 from .reconstruction.csgm import CSGM
+from .reconstruction.posterior import PosteriorSampling
 from .reporting.figures import save_comparison_grid
 from .reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
 
 __all__ = ["MainJobConfig", "MainJobResult", "JobError", "ambient_then_reconstruct", "write_report",
-           "resolve_operator", "classical_methods", "verdict", "table_rows", "measure_to_file",
-           "DEFAULT_OPERATOR", "DEFAULT_OPERATOR_ARGS", "LASSO_MAX_RANDOM_IMAGES"]
+           "resolve_operator", "classical_methods", "verdict", "table_rows", "doc_main_job_table", "measure_to_file",
+           "DEFAULT_OPERATOR", "DEFAULT_OPERATOR_ARGS", "LASSO_MAX_RANDOM_IMAGES", "PRIOR_FAMILIES"]
 
 DEFAULT_OPERATOR = "GaussianBlur"
 DEFAULT_OPERATOR_ARGS = '{"sigma": 1.0, "size": 5, "noise": {"GaussianNoise": {"std": 0.5}}}'
@@ -54,6 +61,14 @@ DEFAULT_OPERATOR_ARGS = '{"sigma": 1.0, "size": 5, "noise": {"GaussianNoise": {"
 #: (docs/results/main_job.md: 93-100 s for 100 images × 3 restarts × 300 steps).
 SECONDS_PER_LATENT_UPDATE = 1.1e-3
 
+#: Diffusion prior: seconds per training step (batch 64, U-Net (16, 32); DiffusionEM, an E-step every 8
+#: steps) and per image of posterior sampling (K = 8, 12 noise levels, 1 CG iteration) on the 2-core CPU.
+SECONDS_PER_DIFFUSION_STEP = 0.35
+SECONDS_PER_POSTERIOR_IMAGE = 1.0
+
+#: ``MainJobConfig.prior``: which prior families to learn from the measurements.
+PRIOR_FAMILIES = ("gan", "diffusion", "both")
+
 #: Lasso with a random operator solves one problem per image; above this many images it is skipped.
 LASSO_MAX_RANDOM_IMAGES = 500
 
@@ -61,7 +76,8 @@ OURS = "AmbientGAN prior (ours)"
 UNMEASURE = "unmeasure-baseline prior"
 ORACLE = "oracle prior (clean data)"
 #: File name of each prior in the output folder → its label in the tables.
-PRIOR_LABELS = {"prior": OURS, "prior_unmeasure": UNMEASURE, "prior_oracle": ORACLE}
+DIFFUSION = "diffusion prior from measurements (ours)"
+PRIOR_LABELS = {"prior": OURS, "prior_unmeasure": UNMEASURE, "prior_oracle": ORACLE, "diffusion_prior": DIFFUSION}
 
 
 class JobError(Exception):
@@ -80,8 +96,12 @@ class MainJobConfig:
         measurements: a measurement file (.npz): train on it and reconstruct all of it.
         image_shape: ``(H, W, C)`` of the signals when ``measurements`` does not store it.
         test_images: held-out images measured and reconstructed (demonstration mode).
-        prior: a trained generator (.keras) to use instead of training one.
-        steps, batch_size, latent_dim, width: the priors' training (see :class:`PriorConfig`).
+        prior: the prior family learned from the measurements: ``"gan"`` (AmbientGAN, reconstructed by
+            CSGM), ``"diffusion"`` (reconstructed by posterior sampling) or ``"both"``.
+        prior_file: a trained generator (.keras) to use instead of training the AmbientGAN prior.
+        steps, batch_size, latent_dim, width: the GAN priors' training (see :class:`PriorConfig`).
+        diffusion_steps, diffusion_channels: the diffusion prior's training steps (batch 64) and U-Net.
+        posterior_samples, posterior_steps: K samples per measurement and the sampler's noise levels.
         no_baselines: skip the unmeasure-baseline and oracle priors.
         fast: also train the learned latent optimisation (``latent_steps`` steps) and report the
             fast reconstructor.
@@ -103,7 +123,8 @@ class MainJobConfig:
     measurements: str | None = None
     image_shape: tuple | None = None
     test_images: int = 100
-    prior: str | None = None
+    prior: str = "gan"
+    prior_file: str | None = None
     steps: int = 2000
     batch_size: int = 32
     latent_dim: int = 32
@@ -123,6 +144,23 @@ class MainJobConfig:
     checkpoint_every: int = 250
     seed: int = 0
     quiet: bool = False
+    diffusion_steps: int = 600
+    diffusion_channels: tuple = (16, 32)
+    posterior_samples: int = 8
+    posterior_steps: int = 12
+
+    @property
+    def gan(self):
+        return self.prior in ("gan", "both")
+
+    @property
+    def diffusion(self):
+        return self.prior in ("diffusion", "both")
+
+    def diffusion_config(self):
+        """The :class:`~ambient_dcs.diffusion_priors.DiffusionConfig` of the diffusion prior."""
+        return DiffusionConfig(steps=self.diffusion_steps, channels=tuple(self.diffusion_channels),
+                               checkpoint_every=self.checkpoint_every, seed=self.seed)
 
     def prior_config(self):
         """The :class:`PriorConfig` of the AmbientGAN prior."""
@@ -143,7 +181,8 @@ class MainJobResult:
             its ``alpha``), in the table's order.
         reconstructions: method name → its :class:`~ambient_dcs.reconstruction.base.Reconstruction`.
         priors: label → :class:`~ambient_dcs.priors.TrainedPrior` of every prior trained or reused.
-        generator: the prior of "CSGM, AmbientGAN prior (ours)" (trained, or ``config.prior``).
+        generator: the prior of "CSGM, AmbientGAN prior (ours)" (trained, or ``config.prior_file``;
+            ``None`` without a GAN prior).
         y, theta: the reconstructed measurements; truth: their clean images (``None`` for a file).
         notes: sentences for the report besides the verdict.
         started: ``time.perf_counter()`` at the start of the run; wall_time_s: set by :func:`write_report`.
@@ -186,15 +225,23 @@ def resolve_operator(config):
 
 def estimate_minutes(config, configs, images, priors):
     """Rough wall time from the per-step costs measured on the reference machine (``configs``: the
-    :class:`PriorConfig` of each prior still to train)."""
-    train = sum(estimate_training_seconds(cfg) for cfg in configs)
-    csgm = max(priors, 1) * images * config.restarts * config.csgm_steps * SECONDS_PER_LATENT_UPDATE
-    return (train + csgm + 30) / 60
+    :class:`PriorConfig` or :class:`DiffusionConfig` of each prior still to train; ``priors``: the GAN
+    priors reconstructed with CSGM)."""
+    train = sum(cfg.steps * SECONDS_PER_DIFFUSION_STEP if isinstance(cfg, DiffusionConfig)
+                else estimate_training_seconds(cfg) for cfg in configs)
+    csgm = priors * images * config.restarts * config.csgm_steps * SECONDS_PER_LATENT_UPDATE
+    posterior = images * SECONDS_PER_POSTERIOR_IMAGE * config.posterior_samples / 8 if config.diffusion else 0.0
+    return (train + csgm + posterior + 30) / 60
 
 
 def _csgm(generator, op, config):
     return CSGM(generator, op, steps=config.csgm_steps, restarts=config.restarts, z_prior_weight=config.z_prior_weight,
-                batch_size=min(256, config.test_images), seed=config.seed)
+                batch_size=min(256, config.test_images), seed=config.seed, keep_samples=config.restarts > 1)
+
+
+def _posterior(model, op, config):
+    return PosteriorSampling(model, op, samples=config.posterior_samples, steps=config.posterior_steps,
+                             batch_size=max(1, 64 // config.posterior_samples), seed=config.seed)
 
 
 def classical_methods(op, image_shape, images, lasso=True):
@@ -221,6 +268,9 @@ def _run_method(name, method, y, theta, x=None):
     print(f"  reconstructing with {name} …", flush=True)
     rec = method.reconstruct(y, theta or None)
     summary = reconstruction_summary(rec.x, x, rec.measurement_error, rec.wall_time)
+    if x is not None and rec.samples is not None and rec.samples.shape[1] > 1:
+        summary.update({f"coverage_{k}": v for k, v in posterior_coverage(x, rec.samples).items()},
+                       samples=int(rec.samples.shape[1]))
     if isinstance(method, Lasso):
         summary["alpha"] = method.alpha_
     return rec, summary
@@ -237,17 +287,28 @@ def _load_inputs(config):
             op, image_shape = data.operator, data.image_shape
         else:
             op = resolve_operator(config)
-        generator = load_prior(config.prior)[0] if config.prior else None
+        generator = load_prior(config.prior_file)[0] if config.prior_file else None
+        if config.prior not in PRIOR_FAMILIES:
+            raise ValueError(f"expected prior in {list(PRIOR_FAMILIES)}; received {config.prior!r} (a trained "
+                             f"generator file goes to prior_file / --prior-file).")
+        if config.diffusion:
+            if not op.is_linear:
+                raise ValueError(f"a diffusion prior needs a linear operator; {type(op).__name__} is not (use "
+                                 f"--prior gan).")
+            noise_std_of(op)  # a Gaussian noise model, or none
     except (MeasurementFileError, FileNotFoundError, ValueError) as err:
         raise JobError(str(err)) from err
     return op, data, image_shape, generator
 
 
 def _plan(config, op, n_train, demonstration, train_ours):
-    """The priors to train: file name → (data size, operator, mode, :class:`PriorConfig`)."""
+    """The priors to train: file name → (data size, operator, mode, :class:`PriorConfig` or
+    :class:`DiffusionConfig`)."""
     prior_config = config.prior_config()
-    plan = {"prior": (n_train, op, "ambient", prior_config)} if train_ours else {}
-    if demonstration and not config.no_baselines:
+    plan = {"prior": (n_train, op, "ambient", prior_config)} if train_ours and config.gan else {}
+    if config.diffusion:
+        plan["diffusion_prior"] = (n_train, op, family_of(op), config.diffusion_config())
+    if demonstration and not config.no_baselines and config.gan:
         plain = PriorConfig(**(prior_config.as_dict() | {"latent_steps": 0}))  # baselines: ordinary GANs, same budget
         if M.available_methods(op):
             plan["prior_unmeasure"] = (n_train, op, "unmeasure", plain)
@@ -288,7 +349,7 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
         except ValueError as err:
             raise JobError(str(err)) from err
     if generator is not None and tuple(generator.output_shape[1:]) != tuple(image_shape):
-        raise JobError(f"{config.prior} generates images of shape {tuple(generator.output_shape[1:])}; the "
+        raise JobError(f"{config.prior_file} generates images of shape {tuple(generator.output_shape[1:])}; the "
                        f"measurements are of images of shape {tuple(image_shape)}.")
     n_images = len(data) if data is not None else len(x_test)
     plan = _plan(config, op, len(data) if data is not None else len(x_train), data is None, generator is None)
@@ -304,13 +365,20 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
         training_data = {"prior": lambda: {"y": y_train, "theta": theta_train},
                          "prior_unmeasure": lambda: unmeasure_dataset(op, y_train, theta_train),
                          "prior_oracle": lambda: x_train}
-        priors = {PRIOR_LABELS[name]: train_prior(
-            training_data[name](), prior_op, image_shape, cfg, out, name=name, mode=mode, overwrite=config.overwrite,
-            progress=not config.quiet, sample_operator=op, strategy=strategy)
-            for name, (_, prior_op, mode, cfg) in plan.items()}
+        priors = {}
+        for name, (_, prior_op, mode, cfg) in plan.items():
+            if isinstance(cfg, DiffusionConfig):
+                priors[PRIOR_LABELS[name]] = train_diffusion_prior(
+                    training_data["prior"](), prior_op, image_shape, cfg, out, name=name, overwrite=config.overwrite,
+                    progress=not config.quiet, strategy=strategy)
+            else:
+                priors[PRIOR_LABELS[name]] = train_prior(
+                    training_data[name](), prior_op, image_shape, cfg, out, name=name, mode=mode,
+                    overwrite=config.overwrite, progress=not config.quiet, sample_operator=op, strategy=strategy)
     except (PriorExistsError, ValueError) as err:
         raise JobError(str(err)) from err
-    generator = priors[OURS].generator if generator is None else generator
+    if generator is None and OURS in priors:
+        generator = priors[OURS].generator
     print("Reconstructing …", flush=True)
     recs, results = {}, {}
     for name, method in _methods(config, op, image_shape, n_images, generator, priors).items():
@@ -330,10 +398,16 @@ def _announce(config, op, out, image_shape, plan, n_images):
         raise JobError(str(err)) from err
     to_train = [cfg for (_, _, _, cfg), what in zip(plan.values(), todo) if what == "train"]
     reused = f", {todo.count('reuse')} finished one(s) reused" if "reuse" in todo else ""
+    gans = sum(not isinstance(cfg, DiffusionConfig) for (_, _, _, cfg) in plan.values())
+    gans = max(gans, int(config.gan))  # --prior-file: CSGM on a given generator
+    steps = ", ".join(dict.fromkeys(
+        f"{cfg.steps} steps {'for the diffusion prior' if isinstance(cfg, DiffusionConfig) else 'per GAN'}"
+        for cfg in to_train))
     print(f"ambient_then_reconstruct: {type(op).__name__} measurements of "
-          f"{config.measurements or config.dataset}; {todo.count('train')} prior(s) to train ({config.steps} steps "
-          f"each){reused}, {n_images} images to reconstruct. Expected time: about "
-          f"{estimate_minutes(config, to_train, n_images, len(plan)):.0f} minutes on a 2-core CPU. Output: {out}/",
+          f"{config.measurements or config.dataset}; {todo.count('train')} prior(s) to train"
+          f"{f' ({steps})' if steps else ''}"
+          f"{reused}, {n_images} images to reconstruct. Expected time: about "
+          f"{estimate_minutes(config, to_train, n_images, gans):.0f} minutes on a 2-core CPU. Output: {out}/",
           flush=True)
 
 
@@ -341,7 +415,10 @@ def _methods(config, op, image_shape, n_images, generator, priors):
     """``{label: reconstructor}``: the classical inverses, CSGM on our prior (and the fast path with
     ``--fast``), CSGM on the baseline priors."""
     methods = dict(classical_methods(op, image_shape, n_images, lasso=not config.no_lasso))
-    methods[f"CSGM, {OURS}"] = _csgm(generator, op, config)
+    if generator is not None:
+        methods[f"CSGM, {OURS}"] = _csgm(generator, op, config)
+    if DIFFUSION in priors:
+        methods[f"posterior mean, {DIFFUSION}"] = _posterior(priors[DIFFUSION].model, op, config)
     if config.fast and priors.get(OURS) is not None:
         fast = priors[OURS].reconstructor(restarts=config.restarts, seed=config.seed)
         methods[f"fast path: {fast.steps} learned steps, {OURS}"] = fast
@@ -366,10 +443,12 @@ def _notes(op, image_shape, results):
 # ---------------------------------------------------------------------------------------------- report
 COLUMNS = [("method", "method"), ("squared_error", "per-image squared error Σ(x̂−x)²"), ("psnr", "PSNR (dB)"),
            ("ssim", "SSIM"), ("measurement_error", "measurement error ‖y−A(x̂)‖²"), ("seconds_per_image", "s / image")]
+COVERAGE = ("coverage", "|x − x̂| ≤ 2·std (calibrated value for K)")
 
 
 def table_rows(results, with_truth):
-    """``(rows, keys, headers)`` of the report's table: mean ± std of each method's numbers."""
+    """``(rows, keys, headers)`` of the report's table: mean ± std of each method's numbers, and the
+    calibration of the methods with K reconstructions per image (posterior samples, CSGM restarts)."""
     rows = []
     for name, s in results.items():
         row = {"method": name}
@@ -377,20 +456,42 @@ def table_rows(results, with_truth):
             if f"{key}_mean" in s:
                 row[key] = f"{s[f'{key}_mean']:.3g} ± {s[f'{key}_std']:.2g}"
         row["seconds_per_image"] = f"{s['seconds_per_image']:.2g}"
+        if "coverage_coverage" in s:
+            row["coverage"] = f"{s['coverage_coverage']:.3f} ({s['coverage_calibrated']:.3f})"
         rows.append(row)
     keys = [k for k, _ in COLUMNS if with_truth or k not in ("squared_error", "psnr", "ssim")]
-    return rows, keys, [dict(COLUMNS)[k] for k in keys]
+    if any("coverage" in r for r in rows):
+        keys.append("coverage")
+    return rows, keys, [dict(COLUMNS + [COVERAGE])[k] for k in keys]
+
+
+def doc_main_job_table(metrics):
+    """The methods table of ``docs/results/main_job.md`` from a run's ``metrics.json``."""
+    rows, keys, headers = table_rows(metrics["methods"], with_truth="squared_error_mean" in next(
+        iter(metrics["methods"].values())))
+    return markdown_table(rows, keys, headers)
 
 
 def verdict(results):
-    """Plain sentences: does the AmbientGAN prior beat the classical inverses and the unmeasure prior?"""
+    """Plain sentences: does the AmbientGAN prior beat the classical inverses and the unmeasure prior?
+    Does the diffusion prior's posterior mean beat CSGM on it, and is its posterior std calibrated?"""
+    lines = []
+    diffusion = results.get(f"posterior mean, {DIFFUSION}")
     ambient = results.get(f"CSGM, {OURS}")
+    if diffusion is not None and "squared_error_mean" in diffusion:
+        if ambient is not None and "squared_error_mean" in ambient:
+            d, g = diffusion["squared_error_mean"], ambient["squared_error_mean"]
+            lines.append(f"The diffusion prior's posterior mean ({d:.2f}) {'beats' if d < g else 'loses to'} CSGM on "
+                         f"the AmbientGAN prior ({g:.2f}), both learned from the same measurements.")
+        if "coverage_coverage" in diffusion:
+            lines.append(f"Posterior std: {diffusion['coverage_coverage']:.3f} of the pixels lie within 2 std of the "
+                         f"posterior mean (a calibrated posterior gives {diffusion['coverage_calibrated']:.3f} with "
+                         f"K = {diffusion.get('samples', 'K')} samples; 0.954 with many).")
     if ambient is None or "squared_error_mean" not in ambient:
-        return []
+        return lines
     mine = ambient["squared_error_mean"]
     others = {k: v["squared_error_mean"] for k, v in results.items()
-              if "oracle" not in k and "AmbientGAN" not in k and "squared_error_mean" in v}
-    lines = []
+              if "oracle" not in k and "AmbientGAN" not in k and DIFFUSION not in k and "squared_error_mean" in v}
     beaten = [k for k, v in others.items() if mine < v]
     lost = [k for k, v in others.items() if mine >= v]
     if others:
@@ -424,6 +525,10 @@ def _markdown(result, seconds):
         f"- Priors: AmbientGAN WGAN-GP, {config.steps} steps of batch {config.batch_size}, latent size "
         f"{config.latent_dim}, network width {config.width}, seed {config.seed}"
         + (f"; learned latent optimisation of {config.latent_steps} steps (--fast)" if config.fast else "") + ".",
+        *([f"- Diffusion prior: {result.priors[DIFFUSION].info.get('trainer', 'diffusion')} (EDM, U-Net "
+            f"{tuple(config.diffusion_channels)}), {config.diffusion_steps} steps of batch 64; posterior sampling: "
+            f"MMPS, K = {config.posterior_samples} samples, {config.posterior_steps} noise levels, the posterior mean "
+            f"reported, the samples' std in `uncertainty.png`."] if DIFFUSION in result.priors else []),
         f"- CSGM: Adam lr 0.01, {config.csgm_steps} steps × {config.restarts} restarts, λ = {config.z_prior_weight}, "
         f"the restart with the lowest measurement error kept; the same budget for every prior.",
         "- Per-image squared error Σ(x̂ − x)² and PSNR/SSIM with pixels in [0, 1]; mean ± standard deviation over images.",
@@ -434,6 +539,8 @@ def _markdown(result, seconds):
         "- `reconstructions.png`: rows = truth (if known), measurement, each method." if result.with_truth else
         "- `reconstructions.npz`: the reconstructions, in the input's order; `reconstructions.png`: the first ones.",
         "- `samples.png`: samples of each prior.",
+        *(["- `uncertainty.png`: per method with K reconstructions per image, the estimate, |x̂ − x| and the "
+           "per-pixel std, on one scale."] if (result.out / "uncertainty.png").exists() else []),
         *[f"- `{p.path.name}` (+ `{p.path.stem}.operator.json`, `{p.path.stem}.json`): {name}"
           for name, p in result.priors.items() if p is not None and p.path.parent.resolve() == out.resolve()],
         "",
@@ -468,16 +575,39 @@ def _figures(result):
     save_comparison_grid(rows, out / "reconstructions.png", titles=titles)
     sample_rows, sample_titles = [], []
     rng = np.random.default_rng(result.config.seed)
-    for name, prior in ({OURS: None} | result.priors).items():
+    shown_priors = ({OURS: None} if result.generator is not None else {}) | result.priors
+    for name, prior in shown_priors.items():
+        if isinstance(prior, TrainedDiffusionPrior):
+            sample_rows.append(prior.model.sample(10, seed=result.config.seed)); sample_titles.append(name)
+            continue
         g = result.generator if prior is None else prior.generator
         z = rng.standard_normal((10, int(g.input_shape[-1]))).astype("float32")
         sample_rows.append(np.asarray(g(z, training=False))); sample_titles.append(name)
-    if not result.with_truth:
-        ours = recs[f"CSGM, {OURS}"]
-        np.savez(out / "reconstructions.npz", **{"x": ours.x, "measurement_error": ours.measurement_error},
+    if result.with_truth:
+        _uncertainty_figure(result, shown)
+    else:
+        ours = recs.get(f"CSGM, {OURS}") or recs[f"posterior mean, {DIFFUSION}"]
+        extra = {} if ours.std is None else {"std": ours.std}
+        np.savez(out / "reconstructions.npz", **{"x": ours.x, "measurement_error": ours.measurement_error}, **extra,
                  **{f"x_{i}": rec.x for i, rec in enumerate(recs.values())})
         (out / "reconstructions_methods.json").write_text(json.dumps({f"x_{i}": n for i, n in enumerate(recs)}, indent=2))
     save_comparison_grid(sample_rows, out / "samples.png", titles=sample_titles)
+
+
+def _uncertainty_figure(result, shown):
+    """uncertainty.png: for each method with K reconstructions per image (posterior samples, CSGM
+    restarts), its estimate, the error |x̂ − x| and the per-pixel std (both on the same scale)."""
+    rows, titles = [result.truth[shown]], ["truth"]
+    for name, rec in result.reconstructions.items():
+        if rec.std is None:
+            continue
+        error, std = np.abs(rec.x[shown] - result.truth[shown]), rec.std[shown]
+        scale = max(float(error.max()), float(std.max()), 1e-6)
+        short = name.replace("CSGM, ", "CSGM: ").replace("posterior mean, ", "posterior: ").replace(" (ours)", "")
+        rows += [rec.x[shown], error / scale, std / scale]
+        titles += [short, "|x̂ − x|", "std (K reconstructions)"]
+    if len(rows) > 1:
+        save_comparison_grid(rows, result.out / "uncertainty.png", titles=titles)
 
 
 def write_report(result):

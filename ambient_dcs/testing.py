@@ -35,7 +35,7 @@ import tensorflow as tf
 import measurements
 
 from .models import (CSGAN, CSSGAN, VAE, AmbientDiffusion, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing,
-                     DiffusionPrior)
+                     DiffusionEM, DiffusionPrior)
 from .networks import mlp_discriminator, mlp_generator, unet, vae_decoder, vae_encoder
 
 __all__ = ["TRAINER_CASES", "IMAGE_SHAPE", "BATCH_SIZE", "LATENT_DIM", "images", "labels", "dataset", "weights_of",
@@ -161,6 +161,17 @@ def ambient_diffusion():
     return model, dataset({"y": np.asarray(y), "theta": {k: np.asarray(v) for k, v in theta.items()}})
 
 
+def diffusion_em():
+    op = measurements.GaussianBlur(sigma=1.0, noise=measurements.GaussianNoise(0.1))
+    y, theta = op.measure(images(), seed=0)
+    # pool 16, batches of 8: the Gaussian lap is steps 1-2, then an E-step every 2 steps, so a resume
+    # at step 3 lands inside the network's first lap.
+    model = DiffusionEM(unet(IMAGE_SHAPE, channels=(8,), seed=1), op, pool=EXAMPLES, gaussian_laps=1, e_every=2,
+                        posterior_steps=2, seed=3)
+    model.compile(optimizer=_optimizer())
+    return model, dataset({"y": np.asarray(y), "theta": {k: np.asarray(v) for k, v in theta.items()}})
+
+
 #: Trainer name → zero-argument function returning ``(compiled tiny model, tf.data.Dataset of batches)``.
 TRAINER_CASES = {
     "AmbientGAN": ambient_gan,
@@ -171,4 +182,5 @@ TRAINER_CASES = {
     "CSSGAN": cs_sgan,
     "DiffusionPrior": diffusion_prior,
     "AmbientDiffusion": ambient_diffusion,
+    "DiffusionEM": diffusion_em,
 }

@@ -58,6 +58,21 @@ def bench_diffusion(peak, quick):
                                  samples=16 if quick else 64) for name, jit in (("graph", False), ("xla", True))}
 
 
+def doc_diffusion_table(results):
+    """The table of ``docs/results/benchmarks.md``'s diffusion section from a run's JSON."""
+    rows = []
+    for name in ("graph", "xla"):
+        r = results[name]
+        rows.append(f"| {name} | {r['batch']} | {tuple(r['channels'])} | {r['network_mflop']:.1f} | "
+                    f"{r['train']['steps_per_s']:.2f} | {r['train']['fraction_of_peak']:.1%} | "
+                    f"{r['sample']['images_per_s']:.1f} | {r['sample']['fraction_of_peak']:.1%} |")
+    return "\n".join([
+        f"Matmul peak measured in the same run: {results['matmul']['gflops']:.0f} GFLOP/s. Sampling: "
+        f"{results['graph']['sample']['heun_steps']} Heun steps.", "",
+        "| compile | batch | U-Net channels | MFLOP / image | training steps / s | of peak | sampling images / s "
+        "| of peak |", "|---|---|---|---|---|---|---|---|", *rows])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m benchmarks.diffusion", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps (seconds)")

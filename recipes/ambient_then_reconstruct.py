@@ -20,7 +20,9 @@ With your own measurements (no clean signal anywhere):
 
 trains the prior from the file's measurements, reconstructs every one of them and saves
 reconstructions.npz in the input's order (measurement errors only: there is no ground truth).
---prior prior.keras reuses a trained prior. Starting again with the same --out resumes an
+--prior-file prior.keras reuses a trained prior. --prior diffusion (or both) learns a diffusion
+prior from the same measurements and reconstructs by posterior sampling, with a per-pixel std
+beside the error in uncertainty.png. Starting again with the same --out resumes an
 interrupted training; a finished prior is reused when the settings match and is never
 overwritten without --overwrite.
 
@@ -59,8 +61,12 @@ def parse_args(argv=None):
     data.add_argument("--test-images", type=int, default=100,
                       help="held-out images to measure and reconstruct (demonstration mode)")
     prior = p.add_argument_group("prior training")
-    prior.add_argument("--prior", default=None, metavar="FILE.keras",
-                       help="use this trained generator instead of training one")
+    prior.add_argument("--prior", default="gan", choices=["gan", "diffusion", "both"],
+                       help="prior learned from the measurements: gan (AmbientGAN, reconstructed by CSGM), diffusion "
+                            "(Ambient Diffusion for masks, EM with posterior sampling otherwise; reconstructed by "
+                            "posterior sampling, with a per-pixel std) or both")
+    prior.add_argument("--prior-file", default=None, metavar="FILE.keras",
+                       help="use this trained generator instead of training the AmbientGAN prior")
     prior.add_argument("--steps", type=int, default=2000, help="training steps of each prior")
     prior.add_argument("--batch-size", type=int, default=32, help="training batch size")
     prior.add_argument("--latent-dim", type=int, default=32, help="size of the latent z")
@@ -76,10 +82,16 @@ def parse_args(argv=None):
                        help="compile the training steps with XLA (on the 2-core CPU it makes them slower: 102 vs 91 ms "
                             "per step of batch 32; try it on a GPU)")
     prior.add_argument("--no-xla", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for old scripts
+    prior.add_argument("--diffusion-steps", type=int, default=600, help="training steps of the diffusion prior")
+    prior.add_argument("--diffusion-channels", type=int, nargs="+", default=[16, 32],
+                       help="U-Net channels per resolution of the diffusion prior")
     rec = p.add_argument_group("reconstruction")
     rec.add_argument("--csgm-steps", type=int, default=300, help="CSGM Adam steps per restart")
     rec.add_argument("--restarts", type=int, default=3, help="CSGM random restarts per image")
     rec.add_argument("--z-prior-weight", type=float, default=0.1, help="CSGM's λ in ‖y − A G(z)‖² + λ‖z‖²")
+    rec.add_argument("--posterior-samples", type=int, default=8,
+                     help="posterior samples per measurement (diffusion prior): their mean and per-pixel std")
+    rec.add_argument("--posterior-steps", type=int, default=12, help="noise levels of posterior sampling")
     rec.add_argument("--no-lasso", action="store_true",
                      help=f"skip the Lasso baselines (always skipped for a random operator on more than "
                           f"{LASSO_MAX_RANDOM_IMAGES} images: one Lasso problem per image)")
@@ -92,7 +104,11 @@ def parse_args(argv=None):
     out.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     common.require_positive(p, args, ("steps", "batch_size", "latent_dim", "test_images", "restarts", "latent_steps",
-                                      "checkpoint_every"))
+                                      "checkpoint_every", "diffusion_steps", "posterior_steps"))
+    if args.posterior_samples < 2 or min(args.diffusion_channels) < 1:
+        p.error(f"--posterior-samples must be >= 2 (a std needs two samples) and --diffusion-channels >= 1; received "
+                f"{args.posterior_samples} and {args.diffusion_channels}")
+    args.diffusion_channels = tuple(args.diffusion_channels)
     if args.csgm_steps < 0 or args.z_prior_weight < 0 or not args.width > 0:
         p.error("--csgm-steps and --z-prior-weight must be >= 0 and --width > 0")
     if args.image_shape is not None:

@@ -1,14 +1,15 @@
 """The trainers: AmbientGAN (+ learned inversion), VAE, Deep Compressed Sensing, CS-GAN, CS-SGAN,
-diffusion priors (clean-data oracle, Ambient Diffusion), and pretrained priors."""
+diffusion priors (clean-data oracle, Ambient Diffusion, EM with posterior sampling), and pretrained priors."""
 
 from .ambientgan import LATENT_DISTRIBUTIONS, LOSSES, MODES, AmbientGAN
 from .csgan import CSGAN, CSSGAN
 from .diffusion import AmbientDiffusion, DiffusionPrior, GaussianPrior
+from .diffusion_em import DiffusionEM
 from .dcs import UPDATES, DeepCompressedSensing, calibrate_measurement, distance_scale, rip_loss
 from .inversion import AmbientGANWithInversion
 from .pretrained import mnist_vae_prior, train_mnist_vae
 from .vae import VAE
 
 __all__ = ["AmbientGAN", "AmbientGANWithInversion", "VAE", "DeepCompressedSensing", "CSGAN", "CSSGAN",
-           "DiffusionPrior", "AmbientDiffusion", "GaussianPrior", "rip_loss", "distance_scale", "calibrate_measurement", "mnist_vae_prior", "train_mnist_vae",
+           "DiffusionPrior", "AmbientDiffusion", "DiffusionEM", "GaussianPrior", "rip_loss", "distance_scale", "calibrate_measurement", "mnist_vae_prior", "train_mnist_vae",
            "MODES", "LOSSES", "LATENT_DISTRIBUTIONS", "UPDATES"]

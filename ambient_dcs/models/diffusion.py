@@ -29,8 +29,13 @@ them 11 % too small (measured; ``tests/ambient_dcs/test_diffusion.py``).
 **Ambient Diffusion** (Daras et al., NeurIPS 2023, arXiv 2305.19256) learns from masked data
 ``y = A ⊙ x`` only. Each step corrupts further: ``Ã = A ⊙ B``, where B drops each kept pixel with
 probability δ; the network sees ``Ã ⊙ x_σ`` and the mask ``Ã`` and is trained to predict the pixels
-``A`` kept, ``λ(σ)·‖A ⊙ (D(Ã ⊙ x_σ, Ã; σ) − x)‖²``. Since the network cannot tell which of ``A``'s
-pixels ``B`` removed, minimising this loss gives ``E[x | Ã ⊙ x_σ, Ã]`` on every pixel. With
+``A`` kept, ``‖√w ⊙ A ⊙ (D(Ã ⊙ x_σ, Ã; σ) − x)‖²``. Since the network cannot tell which of ``A``'s
+pixels ``B`` removed, minimising this loss gives ``E[x | Ã ⊙ x_σ, Ã]`` on every pixel. A pixel the
+network does not see is infinitely noisy for the preconditioning: there ``c_skip = 0`` and
+``c_out = σ_d`` (EDM's σ → ∞ limits; with the σ-dependent ones the skip connection would pass the
+blank and ``c_out → 0`` would forbid correcting it at small σ), and its weight is ``1/σ_d²`` where a
+seen pixel's is ``λ(σ) = 1/c_out(σ)²`` (a weight that depends on what the network sees does not
+change the minimiser). With
 Gaussian measurement noise of std σ_y (in pixel units), only ``σ ≥ σ_y`` is trained (the measurement
 noise is part of ``x_σ``'s) and the loss is taken on the pixels ``B`` removed (``A ⊙ (1 − B)``), whose
 noise the input has not seen. Sampling uses one fixed ``Ã`` per sample for the whole trajectory
@@ -58,7 +63,7 @@ from ..training.distribute import scale_loss
 from .base import GenerativeTrainer, _check_float
 
 __all__ = ["DiffusionPrior", "AmbientDiffusion", "GaussianPrior", "SAMPLERS", "edm_scalings", "noise_levels",
-           "run_sampler", "ambient_loss", "noise_std_of"]
+           "run_sampler", "ambient_loss", "noise_std_of", "gaussian_denoise"]
 
 SAMPLERS = ("heun", "stochastic")
 
@@ -100,8 +105,8 @@ def run_sampler(denoise, x, sigmas, sampler="heun", noise=None, churn=0.4):
     sigmas = tf.constant(np.asarray(sigmas, np.float32))
     if noise is None:
         noise = tf.zeros((1,), x.dtype)
-    # A loop over a tensor range: one graph node under tf.function, however many steps.
-    for i in tf.range(tf.shape(sigmas)[0] - 2):
+
+    def step(i, x):
         s, s_next = sigmas[i], sigmas[i + 1]
         if gamma > 0:  # churn: add noise from σ up to σ̂ = σ(1 + γ)
             s_hat = s * (1.0 + gamma)
@@ -110,7 +115,11 @@ def run_sampler(denoise, x, sigmas, sampler="heun", noise=None, churn=0.4):
         slope = (x - denoise(x, s)) / s
         x_euler = x + (s_next - s) * slope
         slope_next = (x_euler - denoise(x_euler, s_next)) / s_next
-        x = x + (s_next - s) * 0.5 * (slope + slope_next)
+        return i + 1, x + (s_next - s) * 0.5 * (slope + slope_next)
+
+    # An explicit while loop: one graph node however many steps, also where AutoGraph does not
+    # convert the caller (a branch of tf.cond).
+    _, x = tf.while_loop(lambda i, x: i < tf.shape(sigmas)[0] - 2, step, [tf.constant(0), x])
     return denoise(x, sigmas[-2])  # the last step, to σ = 0: the denoised estimate
 
 
@@ -127,6 +136,16 @@ def noise_std_of(operator):
     raise ValueError(f"expected no noise or measurements.GaussianNoise on {type(operator).__name__}; received "
                      f"{type(operator.noise).__name__} (the diffusion priors and posterior sampling assume "
                      f"Gaussian noise).")
+
+
+def measurement_batch(data, owner):
+    """``(y, θ)`` of a training batch ``{"y": y, "theta": {...}}`` (or a tuple starting with one)."""
+    if isinstance(data, (tuple, list)):
+        data = data[0]
+    if not isinstance(data, dict) or "y" not in data:
+        raise ValueError(f"{owner}: training batches are {{'y': y, 'theta': {{...}}}} measurements; received "
+                         f"{type(data).__name__}.")
+    return tf.cast(data["y"], tf.float32), data.get("theta") or {}
 
 
 def _per_example(value, n):
@@ -153,10 +172,11 @@ class DiffusionPrior(GenerativeTrainer):
 
     OPTIMIZERS = ("optimizer",)
     PARTS = ("network",)
+    METRICS = ("loss",)
 
     def __init__(self, network, sigma_data=0.5, p_mean=-1.2, p_std=1.2, sigma_min=0.002, sigma_max=40.0, seed=None,
                  **kwargs):
-        super().__init__(seed=seed, metric_names=("loss",), **kwargs)
+        super().__init__(seed=seed, metric_names=self.METRICS, **kwargs)
         owner = type(self).__name__
         self.sigma_data = _check_float(sigma_data, owner, "sigma_data", positive=True)
         self.p_mean = float(p_mean)
@@ -209,6 +229,13 @@ class DiffusionPrior(GenerativeTrainer):
         sigma = _per_example(sigma, n)
         c_skip, c_out, c_in, c_noise = edm_scalings(sigma, self.sigma_data)
         centred = x - 0.5
+        visible = self._visible(condition)
+        if visible is not None:
+            # A pixel the network does not see is infinitely noisy: no skip connection, EDM's σ → ∞
+            # output scale σ_d (else c_out → 0 at small σ and the pixel could not be predicted).
+            centred = visible * centred
+            c_skip = visible * c_skip
+            c_out = visible * c_out + (1.0 - visible) * self.sigma_data
         inputs = c_in * centred
         if self.condition_channels:
             if condition is None:
@@ -221,6 +248,10 @@ class DiffusionPrior(GenerativeTrainer):
         """``(x, σ) → D(x; σ)`` for a batch of ``n`` (the condition fixed per row for the whole
         trajectory; none for a prior trained on clean images)."""
         return lambda x, sigma: self.denoise(x, sigma)
+
+    def _visible(self, condition):
+        """The pixels the network sees ``(N, H, W, C)`` in {0, 1}, or ``None``: all of them."""
+        return None
 
     def _train_sigmas(self, n, seed):
         return tf.exp(self.p_mean + self.p_std * self.global_draw(lambda rows: tf.random.stateless_normal(
@@ -238,7 +269,10 @@ class DiffusionPrior(GenerativeTrainer):
     def train_step(self, data):
         self._require_compiled()
         x = tf.cast(data[0] if isinstance(data, (tuple, list)) else data, tf.float32)
-        seeds = self.step_seeds(2)
+        return self.track(loss=self._denoising_step(x, self.step_seeds(2)))
+
+    def _denoising_step(self, x, seeds):
+        """One optimizer step of EDM's denoising loss on clean images ``x``; returns the loss."""
         sigma = _per_example(self._train_sigmas(tf.shape(x)[0], seeds[0]), tf.shape(x)[0])
         noisy = x + sigma * self._noise(x, seeds[1])
         variables = self.optimizer_variables("optimizer")
@@ -247,7 +281,7 @@ class DiffusionPrior(GenerativeTrainer):
             loss = tf.reduce_mean(tf.reshape(self.weight(sigma), [-1]) * err)
             scaled = scale_loss(loss, self.optimizer)
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return self.track(loss=loss)
+        return loss
 
     # ------------------------------------------------------------------ sampling
     def sample(self, n, steps=18, sampler="heun", seed=None, batch_size=256):
@@ -266,8 +300,10 @@ class DiffusionPrior(GenerativeTrainer):
         sigmas = noise_levels(steps, self.sigma_min, self.sigma_max)
         graphs = self.__dict__.setdefault("_sample_graphs", {})  # one traced sampler per (steps, sampler)
         if (steps, sampler) not in graphs:
+            # No AutoGraph: the sampler's loop is an explicit tf.while_loop (and AutoGraph cannot
+            # parse a lambda that shares its line with others).
             graphs[(steps, sampler)] = tf.function(lambda start, noise, mask_seed: run_sampler(
-                self.denoiser(tf.shape(start)[0], seed=mask_seed), start, sigmas, sampler, noise))
+                self.denoiser(tf.shape(start)[0], seed=mask_seed), start, sigmas, sampler, noise), autograph=False)
         graph = graphs[(steps, sampler)]
         out = []
         for lo in range(0, int(n), batch_size):
@@ -294,22 +330,22 @@ def ambient_loss(denoise, x_observed, kept, further_kept, sigma, noise, weight, 
         further_kept: ``Ã = A ⊙ B``: the pixels the network sees.
         sigma: ``(N, 1, 1, 1)`` diffusion noise levels (≥ ``measurement_std``).
         noise: ``(N, H, W, C)`` standard normals.
-        weight: ``λ(σ)`` ``(N, 1, 1, 1)``.
+        weight: the loss weight, ``(N, 1, 1, 1)`` (EDM's ``λ(σ)``) or per pixel ``(N, H, W, C)``.
         measurement_std: σ_y in image units (a float or scalar tensor): the input's noise already in
             ``x_observed``; only ``√(σ² − σ_y²)`` more is added.
         held_out_only: take the loss on ``A ⊙ (1 − B)`` only (for noisy measurements: pixels whose
             noise the input has not seen).
 
     Returns:
-        The scalar loss: the batch mean of ``λ(σ) · Σ target ⊙ (D − x)² / Σ target``.
+        The scalar loss: the batch mean of ``Σ target ⊙ weight ⊙ (D − x)² / Σ target``.
     """
     extra = tf.sqrt(tf.maximum(tf.square(sigma) - measurement_std ** 2, 0.0))
     x_sigma = x_observed + extra * noise
     estimate = denoise(further_kept * x_sigma, sigma, further_kept)
     target = kept * (1.0 - further_kept) if held_out_only else kept
-    per_example = (tf.reduce_sum(target * tf.square(estimate - x_observed), axis=[1, 2, 3])
+    per_example = (tf.reduce_sum(target * weight * tf.square(estimate - x_observed), axis=[1, 2, 3])
                    / tf.maximum(tf.reduce_sum(target, axis=[1, 2, 3]), 1.0))
-    return tf.reduce_mean(tf.reshape(weight, [-1]) * per_example)
+    return tf.reduce_mean(per_example)
 
 
 @keras.saving.register_keras_serializable(package="ambient_dcs")
@@ -354,6 +390,15 @@ class AmbientDiffusion(DiffusionPrior):
     def settings(self):
         return {**super().settings(), "delta": self.delta}
 
+    def _visible(self, condition):
+        return None if condition is None else tf.cast(condition, tf.float32)
+
+    def pixel_weight(self, sigma, visible):
+        """The loss weight per pixel: ``λ(σ) = 1/c_out(σ)²`` where the network sees the pixel, ``1/σ_d²``
+        where it does not (its output scale there; the weight does not change the minimiser, only
+        how the errors of different σ add up — EDM's unit-variance target)."""
+        return visible * self.weight(sigma) + (1.0 - visible) / self.sigma_data ** 2
+
     def _kept(self, theta):
         return tf.cast(self.operator.observed(theta, self.image_shape), tf.float32)
 
@@ -364,12 +409,7 @@ class AmbientDiffusion(DiffusionPrior):
 
     def train_step(self, data):
         self._require_compiled()
-        if isinstance(data, (tuple, list)):
-            data = data[0]
-        if not isinstance(data, dict) or "y" not in data:
-            raise ValueError(f"{type(self).__name__}: training batches are {{'y': y, 'theta': {{...}}}} measurements; "
-                             f"received {type(data).__name__}.")
-        y, theta = tf.cast(data["y"], tf.float32), data.get("theta") or {}
+        y, theta = measurement_batch(data, type(self).__name__)
         n = tf.shape(y)[0]
         kept = self._kept(theta)
         x_observed = tf.cast(self.operator.pseudo_inverse(y, theta), tf.float32) * kept
@@ -381,7 +421,7 @@ class AmbientDiffusion(DiffusionPrior):
         variables = self.optimizer_variables("optimizer")
         with tf.GradientTape() as tape:
             loss = ambient_loss(lambda x, s, c: self.denoise(x, s, c, training=True), x_observed, kept, further,
-                                sigma, self._noise(y, seeds[2]), self.weight(sigma),
+                                sigma, self._noise(y, seeds[2]), self.pixel_weight(sigma, further),
                                 measurement_std=std, held_out_only=self.measurement_std > 0)
             scaled = scale_loss(loss, self.optimizer)
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -402,6 +442,21 @@ def _seed_tensor(seed):
     if seed is None or isinstance(seed, (int, np.integer)):
         return tf.constant([0 if seed is None else int(seed), 0], tf.int64)
     return tf.cast(seed, tf.int64)
+
+
+def gaussian_denoise(x, sigma, mean, vectors, eigenvalues):
+    """The exact denoiser of ``N(mean, V diag(eigenvalues) Vᵀ)``: ``μ + Σ (Σ + σ² I)⁻¹ (x − μ)``.
+
+    Args:
+        x: ``(N, H, W, C)`` noisy images; sigma: a scalar or ``(N,)``.
+        mean: ``(D,)``; vectors: ``(D, D)`` orthonormal eigenvectors (columns); eigenvalues: ``(D,)`` ≥ 0.
+    """
+    x = tf.cast(x, tf.float32)
+    n = tf.shape(x)[0]
+    flat = tf.reshape(x, [n, -1]) - mean
+    s2 = tf.reshape(tf.square(_per_example(sigma, n)), [-1, 1])
+    coeff = tf.matmul(flat, vectors) * (eigenvalues / (eigenvalues + s2))
+    return tf.reshape(mean + tf.matmul(coeff, vectors, transpose_b=True), tf.shape(x))
 
 
 class GaussianPrior:
@@ -446,12 +501,7 @@ class GaussianPrior:
 
     def denoise(self, x, sigma):
         """The exact ``E[x₀ | x₀ + σn = x]`` ``(N, H, W, C)``; ``sigma`` a scalar or ``(N,)``."""
-        x = tf.cast(x, tf.float32)
-        n = tf.shape(x)[0]
-        flat = tf.reshape(x, [n, -1]) - self._mean
-        s2 = tf.reshape(tf.square(_per_example(sigma, n)), [-1, 1])
-        coeff = tf.matmul(flat, self._vectors) * (self._eig / (self._eig + s2))
-        return tf.reshape(self._mean + tf.matmul(coeff, self._vectors, transpose_b=True), tf.shape(x))
+        return gaussian_denoise(x, sigma, self._mean, self._vectors, self._eig)
 
     def denoiser(self, n, seed=None):
         return self.denoise

@@ -33,78 +33,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..guidance import conjugate_gradient, dps_denoiser, mmps_denoiser
 from ..models.diffusion import SAMPLERS, noise_levels, noise_std_of, run_sampler
 from .base import Reconstruction, Reconstructor, measurement_error
 
 __all__ = ["PosteriorSampling", "METHODS", "mmps_denoiser", "dps_denoiser", "conjugate_gradient"]
 
 METHODS = ("mmps", "dps")
-
-
-def _rows_dot(a, b):
-    return tf.reduce_sum(a * b, axis=tf.range(1, tf.rank(a)), keepdims=True)
-
-
-def conjugate_gradient(matvec, b, iterations):
-    """``iterations`` conjugate-gradient steps on ``matvec(u) = b`` for every row of ``b`` at once
-    (a symmetric positive-definite system per row), from ``u = 0``.
-
-    A row stops where the system shows no positive curvature along its search direction (a learned
-    denoiser's Jacobian is only approximately symmetric positive semi-definite): it keeps its last
-    iterate instead of diverging.
-    """
-    u, r = tf.zeros_like(b), b
-    p, rs = r, _rows_dot(r, r)
-    for _ in range(int(iterations)):
-        ap = matvec(p)
-        curvature = _rows_dot(p, ap)
-        go = (curvature > 0) & (rs > 0)
-        alpha = tf.where(go, rs / tf.where(go, curvature, 1.0), 0.0)
-        u, r = u + alpha * p, r - alpha * ap
-        rs_next = _rows_dot(r, r)
-        p, rs = r + tf.where(go, rs_next / tf.where(go, rs, 1.0), 0.0) * p, tf.where(go, rs_next, 0.0)
-    return u
-
-
-def mmps_denoiser(denoise, operator, y, theta, noise_var, cg_iterations=5):
-    """The moment-matching posterior denoiser ``(x, σ) → E[x₀ | x, y]`` (see the module docstring).
-
-    Args:
-        denoise: the prior's ``(x, σ) → E[x₀ | x]``.
-        operator: a linear operator (``forward`` / ``adjoint``).
-        y, theta: the measurements of each row and their θ.
-        noise_var: σ_y² of the measurement noise (a small positive number for noise-free data).
-        cg_iterations: conjugate-gradient iterations per evaluation.
-    """
-
-    def posterior(x, sigma):
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(x)
-            d = denoise(x, sigma)
-
-        def covariance(v):  # V v = σ² J v (J symmetric: a vector–Jacobian product)
-            return tf.square(sigma) * tape.gradient(d, x, output_gradients=v)
-
-        residual = y - operator.forward(d, theta)
-        u = conjugate_gradient(lambda v: noise_var * v + operator.forward(covariance(operator.adjoint(v, theta)), theta),
-                               residual, cg_iterations)
-        return d + covariance(operator.adjoint(u, theta))
-
-    return posterior
-
-
-def dps_denoiser(denoise, operator, y, theta, scale=1.0):
-    """DPS's guided denoiser ``(x, σ) → D − ζ ∇_x ‖y − A D(x)‖`` (ζ = ``scale``)."""
-
-    def posterior(x, sigma):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            d = denoise(x, sigma)
-            residual = y - operator.forward(d, theta)
-            norm = tf.sqrt(tf.reduce_sum(tf.reshape(tf.square(residual), [tf.shape(x)[0], -1]), axis=1) + 1e-12)
-        return tf.stop_gradient(d) - scale * tape.gradient(norm, x)
-
-    return posterior
 
 
 class PosteriorSampling(Reconstructor):

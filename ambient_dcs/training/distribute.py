@@ -30,7 +30,7 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "PRECISIONS", "make_strategy", "add_strategy_argument", "set_precision", "loss_scaled", "num_replicas", "scale_loss", "replica_rows", "replica_seed", "replica_mean"]
+__all__ = ["STRATEGIES", "PRECISIONS", "make_strategy", "add_strategy_argument", "set_precision", "loss_scaled", "num_replicas", "scale_loss", "replica_rows", "replica_seed", "replica_mean", "gather_replicas"]
 
 #: Names accepted by :func:`make_strategy` (and by the recipes' ``--strategy``).
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -170,3 +170,12 @@ def replica_mean(value):
     if replicas == 1 or context is None:
         return value
     return context.all_reduce(tf.distribute.ReduceOp.MEAN, value)
+
+
+def gather_replicas(value):
+    """The rows of every replica's ``value`` in replica order (an all-gather on axis 0; unchanged with
+    one replica): what each replica writes into a state shared by all of them (e.g. a sample pool)."""
+    context = tf.distribute.get_replica_context()
+    if num_replicas() == 1 or context is None:
+        return value
+    return context.all_gather(value, axis=0)

@@ -12,6 +12,7 @@ import measurements as M
 from ambient_dcs.data.datasets import load_dataset
 from ambient_dcs.models.diffusion import (AmbientDiffusion, DiffusionPrior, GaussianPrior, ambient_loss, noise_levels,
                                           run_sampler)
+from ambient_dcs.models.diffusion_em import DiffusionEM
 from ambient_dcs.networks import unet
 from ambient_dcs.reconstruction.posterior import PosteriorSampling, mmps_denoiser
 
@@ -135,7 +136,7 @@ def test_blockdrop_posterior_std_is_larger_inside_the_block():
     assert inside > 3 * outside, (inside, outside)
 
 
-def test_ambient_diffusion_trains_and_samples_from_masked_data():
+def test_ambient_diffusion_trains_and_samples_from_masked_data(tmp_path):
     op = M.PixelDrop(0.5, seed=0, noise=M.GaussianNoise(0.05))
     op.ensure_built(SHAPE)
     y, theta = op.measure(np.random.default_rng(0).uniform(size=(32, *SHAPE)).astype(np.float32))
@@ -148,10 +149,42 @@ def test_ambient_diffusion_trains_and_samples_from_masked_data():
     assert samples.shape == (5, *SHAPE) and samples.min() >= 0 and samples.max() <= 1
     np.testing.assert_array_equal(samples, model.sample(5, steps=4, sampler="stochastic", seed=0))
     # the prior learned from masks reconstructs through posterior sampling, from memory or a saved file
-    rec = PosteriorSampling(model, op, samples=3, steps=3, cg_iterations=2, batch_size=3).reconstruct(y[:3], {
-        k: v[:3] for k, v in theta.items()})
+    first = {k: v[:3] for k, v in theta.items()}
+    rec = PosteriorSampling(model, op, samples=3, steps=3, cg_iterations=2, batch_size=3).reconstruct(y[:3], first)
     assert rec.samples.shape == (3, 3, *SHAPE) and rec.std.shape == (3, *SHAPE) and np.isfinite(rec.x).all()
     np.testing.assert_allclose(rec.x, rec.samples.mean(axis=1), atol=1e-6)
+    model.save(tmp_path / "prior.keras")
+    again = PosteriorSampling(str(tmp_path / "prior.keras"), op, samples=3, steps=3, cg_iterations=2, batch_size=3)
+    np.testing.assert_allclose(again.reconstruct(y[:3], first).samples, rec.samples, atol=1e-5)
+
+
+def test_em_gaussian_laps_learn_the_data_gaussian_from_masked_noisy_measurements():
+    # Only measurements of a Gaussian (half the pixels deleted, noise 0.05): the EM's Gaussian laps,
+    # from N(½, ¼ I), recover the data's mean and approach its covariance.
+    truth = gaussian(1)
+    x = np.clip(truth.mean + np.random.default_rng(0).multivariate_normal(np.zeros(DIM), truth.cov, 256), 0, 1)
+    x = x.reshape(-1, *SHAPE).astype(np.float32)
+    op = M.PixelDrop(0.5, seed=0, noise=M.GaussianNoise(0.05, seed=1))
+    y, theta = op.measure(x, seed=0)
+    em = DiffusionEM(unet(SHAPE, channels=(8,), seed=0), op, pool=256, gaussian_laps=4, posterior_steps=8,
+                     cg_iterations=2, seed=0)
+    em.compile()
+    data = tf.data.Dataset.from_tensor_slices({"y": y, "theta": theta}).repeat().batch(64, drop_remainder=True)
+    em.fit(data, steps_per_epoch=em.steps_for(0, 64), epochs=1, verbose=0)
+    assert em.laps_done == 4
+    flat = x.reshape(256, -1)
+    fitted = em.gaussian_prior()
+    cov = np.cov(flat, rowvar=False)
+    assert np.abs(fitted.mean - flat.mean(0)).max() < 0.05
+    # EM with half the pixels missing converges geometrically: after 4 laps the covariance is
+    # 5× closer to the data's than the start (measured: 0.20 against 0.98 in Frobenius norm).
+    assert np.linalg.norm(fitted.cov - cov) < 0.3 * np.linalg.norm(0.25 * np.eye(DIM) - cov)
+    # The same EM on all the measurements at once, before training (DiffusionEM.fit_gaussian).
+    prefit = DiffusionEM(unet(SHAPE, channels=(8,), seed=0), op, pool=256, posterior_steps=8, cg_iterations=2)
+    prefit.fit_gaussian(y, theta, laps=4, batch_size=128, seed=0)
+    again = prefit.gaussian_prior()
+    assert np.abs(again.mean - flat.mean(0)).max() < 0.05
+    assert np.linalg.norm(again.cov - cov) < 0.3 * np.linalg.norm(0.25 * np.eye(DIM) - cov)
 
 
 def test_bad_inputs_are_refused():
@@ -169,5 +202,9 @@ def test_bad_inputs_are_refused():
         PosteriorSampling(gaussian(), Squared())
     with pytest.raises(ValueError, match="method"):
         PosteriorSampling(gaussian(), M.PixelDrop(0.5), method="ddrm")
+    with pytest.raises(ValueError, match="linear measurements.Operator"):
+        DiffusionEM(unet(SHAPE, channels=(8,)), Squared(), pool=8)
+    with pytest.raises(ValueError, match="pool"):
+        DiffusionEM(unet(SHAPE, channels=(8,)), M.PixelDrop(0.5), pool=0)
     with pytest.raises(ValueError, match="divisible"):
         unet((6, 6, 1), channels=(8, 16, 32))

@@ -365,3 +365,22 @@ def test_inception_v3_pipeline_with_random_weights(monkeypatch):
     assert scores["inception_score_std"] == pytest.approx(np.std(halves), rel=1e-3, abs=1e-6)
     [(mu1, sigma1, mu2, sigma2)] = seen  # pool_3 statistics of the images and of the reference
     assert mu1.shape == mu2.shape == (2048,) and sigma1.shape == sigma2.shape == (2048, 2048)
+
+
+def test_posterior_coverage_of_a_calibrated_posterior_matches_student_t():
+    # Truth and K samples drawn from the same Gaussian per pixel: the measured coverage is the
+    # Student-t value (independent of the closed form: a Monte Carlo check), and over-confident
+    # samples (half the spread) cover less.
+    from ambient_dcs.evaluation import posterior_coverage
+
+    rng = np.random.default_rng(0)
+    centre, spread = rng.uniform(0.3, 0.7, (400, 6, 6, 1)), rng.uniform(0.05, 0.2, (400, 6, 6, 1))
+    truth = centre + spread * rng.standard_normal(centre.shape)
+    samples = centre[:, None] + spread[:, None] * rng.standard_normal((400, 8, 6, 6, 1))
+    result = posterior_coverage(truth, samples)
+    assert abs(result["calibrated"] - 0.879) < 0.002
+    assert abs(result["coverage"] - result["calibrated"]) < 0.01
+    narrow = posterior_coverage(truth, centre[:, None] + 0.5 * (samples - centre[:, None]))["coverage"]
+    assert narrow < result["coverage"] - 0.2
+    with pytest.raises(ValueError, match="K >= 2"):
+        posterior_coverage(truth, samples[:, :1])

@@ -10,7 +10,7 @@ from recipes import common
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
 
-RECIPES = ["ambient_measurements", "ambient_then_reconstruct", "cs_sgan", "csgan_latent_steps", "csgm_vs_lasso",
+RECIPES = ["ambient_diffusion", "ambient_measurements", "ambient_then_reconstruct", "cs_sgan", "csgan_latent_steps", "csgm_vs_lasso",
            "dcs_table", "make_measurements", "prior_training"]
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -84,7 +84,7 @@ def test_domain_scientist_path_end_to_end(tmp_path, capsys):
                             "--split", "test", "--out", str(again)])
     capsys.readouterr()
     out2 = tmp_path / "reuse"
-    assert ambient_then_reconstruct.main(TINY + ["--measurements", str(again), "--prior", str(out / "prior.keras"),
+    assert ambient_then_reconstruct.main(TINY + ["--measurements", str(again), "--prior-file", str(out / "prior.keras"),
                                                  "--out", str(out2), "--no-lasso"]) == 0
     assert "0 prior(s) to train" in capsys.readouterr().out
     with np.load(out2 / "reconstructions.npz", allow_pickle=False) as rec:
@@ -116,6 +116,33 @@ def test_unknown_operator_and_bad_arguments(tmp_path, capsys):
     assert "expected p in [0, 1)" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         ambient_then_reconstruct.main(["--steps", "0"])
+
+
+def test_both_priors_report_reconstructions_and_uncertainty(tmp_path, capsys):
+    out = tmp_path / "both"
+    args = TINY + ["--prior", "both", "--diffusion-steps", "2", "--diffusion-channels", "4", "8",
+                   "--posterior-samples", "2", "--posterior-steps", "2", "--test-images", "3", "--no-baselines",
+                   "--no-lasso", "--out", str(out)]
+    assert ambient_then_reconstruct.main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    posterior = metrics["methods"]["posterior mean, diffusion prior from measurements (ours)"]
+    assert posterior["n"] == 3 and posterior["samples"] == 2 and 0 <= posterior["coverage_coverage"] <= 1
+    assert "coverage_coverage" in metrics["methods"]["CSGM, AmbientGAN prior (ours)"]  # restarts: an ensemble
+    info = metrics["priors"]["diffusion prior from measurements (ours)"]
+    assert info["trainer"] == "DiffusionEM" and info["steps"] == 2 and info["operator"]["class_name"] == "GaussianBlur"
+    for name in ("uncertainty.png", "samples.png", "diffusion_prior.keras"):
+        assert (out / name).stat().st_size > 0, name
+    assert "Diffusion prior: DiffusionEM" in (out / "report.md").read_text()
+    # Started again: both finished priors are reused.
+    capsys.readouterr()
+    assert ambient_then_reconstruct.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Reusing the finished prior" in printed and "Reusing the finished diffusion prior" in printed
+    # A diffusion prior needs a linear operator: refused before any work.
+    never = tmp_path / "never"
+    assert ambient_then_reconstruct.main(TINY + ["--prior", "diffusion", "--operator", "LearnedNetwork", "--operator-args",
+                                                 '{"num_measurements": 10}', "--out", str(never)]) == 2
+    assert "needs a linear operator" in capsys.readouterr().err and not never.exists()
 
 
 RESUME_ARGS = ["--steps", "60", "--batch-size", "16", "--latent-dim", "4", "--width", "0.0625", "--csgm-steps", "2",
