@@ -443,7 +443,7 @@ def _notes(op, image_shape, results):
 # ---------------------------------------------------------------------------------------------- report
 COLUMNS = [("method", "method"), ("squared_error", "per-image squared error Σ(x̂−x)²"), ("psnr", "PSNR (dB)"),
            ("ssim", "SSIM"), ("measurement_error", "measurement error ‖y−A(x̂)‖²"), ("seconds_per_image", "s / image")]
-COVERAGE = ("coverage", "|x − x̂| ≤ 2·std (calibrated value for K)")
+COVERAGE = ("coverage", "\\|x − x̂\\| ≤ 2·std (calibrated value for K)")  # escaped: a table cell
 
 
 def table_rows(results, with_truth):

@@ -136,7 +136,8 @@ def main(argv=None):
     for line in result.verdict + result.notes:
         print("- " + line)
     print(f"\nDone in {result.wall_time_s / 60:.1f} min. Results in {out}/ (report.md, metrics.json, "
-          f"reconstructions.png, samples.png" + (", reconstructions.npz" if not result.with_truth else "") + ").")
+          f"reconstructions.png, samples.png" + (", reconstructions.npz" if not result.with_truth else "")
+          + (", uncertainty.png" if (out / "uncertainty.png").exists() else "") + ").")
     return 0
 
 

@@ -275,7 +275,7 @@ def results_table(rows):
                       "error": error, "calibration": calibration})
     return markdown_table(table, ["setting", "trainer", "steps", "fid", "is", "reconstruction", "error", "calibration"],
                           ["setting", "prior (trainer)", "steps in budget", "FID ↓", "IS ↑", "reconstruction",
-                           "Σ(x̂−x)² ↓ (mean ± s.e.)", "|x − mean| ≤ 2·std"], digits=4)
+                           "Σ(x̂−x)² ↓ (mean ± s.e.)", "\\|x − mean\\| ≤ 2·std"], digits=4)
 
 
 def doc_ambient_diffusion_table(results):
