@@ -321,13 +321,14 @@ def write_ambient_diffusion_report(result):
                    and "posterior_std" in result.figures[s]]
     if uncertainty:
         grid_rows, grid_titles = [], []
-        x_test = load_dataset("mnist-embedded", "test")[:8]
-        for s in dict.fromkeys(uncertainty[:2]):
+        for s in list(dict.fromkeys(uncertainty))[:2]:
             f = result.figures[s]
-            std = f["posterior_std"]
-            grid_rows += [x_test, f["posterior_mean"], np.abs(f["posterior_mean"] - x_test),
-                          std / max(float(std.max()), 1e-6)]
-            grid_titles += [f"{s}: truth", "posterior mean", "|x̂ − x|", "posterior std (scaled)"]
+            mean, std = f["posterior_mean"], f["posterior_std"]
+            x_test = load_dataset("mnist-embedded", "test")[:len(mean)]
+            error = np.abs(mean - x_test)
+            scale = max(float(error.max()), float(std.max()), 1e-6)  # error and std on one scale
+            grid_rows += [x_test, mean, error / scale, std / scale]
+            grid_titles += [f"{s}: truth", "posterior mean", "|x̂ − x|", "posterior std"]
         save_comparison_grid(grid_rows, out / "uncertainty.png", titles=grid_titles)
     md = "\n".join([
         "# Diffusion priors learned from measurements only, against AmbientGAN", "",
