@@ -11,8 +11,7 @@ from recipes import ambient_diffusion
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
 
 
-def test_tiny_run_scores_both_priors_at_the_same_budget_and_reuses_them(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("AMBIENT_DCS_CACHE", str(tmp_path / "cache"))
+def test_tiny_run_scores_both_priors_at_the_same_budget_and_reuses_them(tmp_path, capsys):
     out = tmp_path / "ad"
     argv = ["--settings", "blockdrop-14", "--budget-seconds", "1", "--channels", "4", "8", "--samples", "20",
             "--sample-steps", "2", "--test-images", "3", "--posterior-samples", "2", "--posterior-steps", "2",

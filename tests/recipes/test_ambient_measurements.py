@@ -13,14 +13,6 @@ from recipes import ambient_measurements, prior_training
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """One private cache for the module: the 1-epoch scoring classifier is trained once, then loaded."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AMBIENT_DCS_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 def test_grid_runs_scores_and_tables(tmp_path, capsys):
     out = tmp_path / "grid"
     code = ambient_measurements.main(["--settings", "blur-noise-0.1", "--theta", "once", "per-batch", "--steps", "2",

@@ -1,7 +1,8 @@
 """The Deep Compressed Sensing recipes run end to end with a tiny budget and write their outputs.
 
-The cached priors / classifiers are redirected to a temporary folder (``AMBIENT_DCS_CACHE``) and
-trained for one epoch, so nothing here depends on, or writes to, the user's cache.
+The cached priors / classifiers are redirected to a temporary folder (``AMBIENT_DCS_CACHE``, see
+``tests/recipes/conftest.py``) and trained for one epoch, so nothing here depends on, or writes to, the
+user's cache.
 """
 
 import csv
@@ -20,13 +21,6 @@ from recipes import cs_sgan, csgan_latent_steps, dcs_table
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):
-    """One private cache for the module: the 1-epoch VAE / classifier are trained once, then loaded."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AMBIENT_DCS_CACHE", str(tmp_path_factory.mktemp("cache")))
-        yield
 
 
 def _finite(value):
