@@ -86,7 +86,6 @@ class DiffusionConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"DiffusionConfig: expected {name} to be an integer >= 1; received {value!r}.")
 
-
     def as_dict(self):
         return {**dataclasses.asdict(self), "channels": list(self.channels), "kind": "diffusion"}
 

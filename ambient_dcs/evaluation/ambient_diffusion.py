@@ -38,15 +38,13 @@ from ..data.datasets import load_dataset
 from ..data.measured import measure_dataset
 from ..diffusion_priors import DiffusionConfig, family_of, train_diffusion_prior
 from ..models.diffusion import noise_std_of
-from ..priors import PriorConfig, build_trainer, compile_trainer, training_dataset
 from ..reconstruction.csgm import CSGM
 from ..reconstruction.posterior import PosteriorSampling
 from ..reporting.figures import save_comparison_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
-from ..training.callbacks import ScoreCurve
 from .ambient_grid import IMAGE_SHAPE, SETTINGS, make_operator
 from .metrics import classifier_scores, mnist_classifier, per_image_squared_error, posterior_coverage
-from .prior_training import CANDIDATES
+from .prior_training import CANDIDATES, generated, train_for_budget
 
 __all__ = ["DEFAULT_SETTINGS", "AmbientDiffusionConfig", "AmbientDiffusionResult", "ambient_diffusion",
            "write_ambient_diffusion_report", "results_table", "doc_ambient_diffusion_table",
@@ -140,13 +138,7 @@ def _gan(setting, op, data, config, out, strategy):
     if path.exists() and meta.exists():
         print(f"  reusing {path}", flush=True)
         return keras.saving.load_model(path), json.loads(meta.read_text())
-    prior_config = PriorConfig(**{"steps": 10**6, "seed": config.seed, **CANDIDATES[config.gan]})
-    with strategy.scope():
-        trainer = compile_trainer(build_trainer(op, IMAGE_SHAPE, prior_config, "ambient"), prior_config)
-    ds, _ = training_dataset(data, prior_config)
-    clock = ScoreCurve(lambda m: {}, every_seconds=config.budget_seconds, budget_seconds=config.budget_seconds)
-    per_call = prior_config.steps_per_execution
-    trainer.fit(ds, epochs=1, steps_per_epoch=prior_config.steps // per_call * per_call, callbacks=[clock], verbose=0)
+    trainer, clock = train_for_budget(op, data, config.gan, config.seed, config.budget_seconds, strategy=strategy)
     info = {"steps": trainer.steps_done, "train_seconds": clock.seconds, "candidate": config.gan}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
@@ -154,11 +146,6 @@ def _gan(setting, op, data, config, out, strategy):
     os.replace(tmp, path)
     meta.write_text(json.dumps(info, indent=2))
     return trainer.generator, info
-
-
-def _generated(generator, n, seed):
-    z = np.random.default_rng(seed).standard_normal((n, generator.input_shape[-1])).astype(np.float32)
-    return np.concatenate([np.asarray(generator(z[i:i + 500], training=False)) for i in range(0, n, 500)])
 
 
 def _scores(images, classifier, reference):
@@ -185,7 +172,7 @@ def _one_setting(setting, x_train, x_test, classifier, config, out, strategy):
     data = {"y": y, "theta": theta}
     print(f"[{setting}] AmbientGAN, {config.budget_seconds:.0f} s …", flush=True)
     generator, gan_info = _gan(setting, op, data, config, out, strategy)
-    gan_samples = _generated(generator, config.samples, config.seed + 1)
+    gan_samples = generated(generator, config.samples, config.seed + 1)
     csgm = CSGM(generator, op, steps=config.csgm_steps, restarts=config.restarts, keep_samples=True,
                 batch_size=config.test_images, seed=config.seed).reconstruct(y_test, theta_test or None)
     family = family_of(op)

@@ -38,7 +38,8 @@ from ..training.callbacks import ScoreCurve
 from .ambient_grid import IMAGE_SHAPE, SETTINGS, make_operator
 from .metrics import classifier_scores, mnist_classifier
 
-__all__ = ["CANDIDATES", "PriorTrainingConfig", "PriorTrainingResult", "prior_training", "write_prior_training_report",
+__all__ = ["CANDIDATES", "PriorTrainingConfig", "train_for_budget", "generated", "PriorTrainingResult", "prior_training",
+           "write_prior_training_report",
            "curve_table", "doc_prior_training_table"]
 
 #: name → PriorConfig overrides. "default" is the main job's prior (batch 32, 25 steps per compiled
@@ -110,26 +111,39 @@ def _run_file(out, setting, candidate):
     return out / "runs" / f"{setting}__{candidate.replace(' ', '_').replace('/', '-').replace('×', 'x')}.json"
 
 
-def _one_run(setting, candidate, data, op, classifier, reference, config):
-    overrides = CANDIDATES[candidate]
-    prior_config = PriorConfig(**{"steps": 10**6, "seed": config.seed, **overrides})
-    mode = "ambient"
-    trainer = compile_trainer(build_trainer(op, IMAGE_SHAPE, prior_config, mode), prior_config)
-    ds, _ = training_dataset(data, prior_config)
-    z = np.random.default_rng(config.seed + 1).standard_normal((config.samples, prior_config.latent_dim))
-    z = z.astype("float32")
+def generated(generator, n, seed, batch_size=500):
+    """``n`` images of ``generator`` from fixed standard-normal latents (``seed``), in batches."""
+    z = np.random.default_rng(seed).standard_normal((n, generator.input_shape[-1])).astype("float32")
+    return np.concatenate([np.asarray(generator(z[i:i + batch_size], training=False))
+                           for i in range(0, n, batch_size)])
 
+
+def train_for_budget(op, data, candidate, seed, budget_seconds, every_seconds=None, score=None, strategy=None):
+    """An AmbientGAN of ``candidate`` (:data:`CANDIDATES`) trained on ``data`` until ``budget_seconds`` of
+    training wall time, scored by ``score(model) → dict`` every ``every_seconds`` (default: at the end only).
+
+    Returns:
+        ``(trainer, curve)``: the trained :class:`~ambient_dcs.models.AmbientGAN` and its
+        :class:`~ambient_dcs.training.callbacks.ScoreCurve` (``curve.points``, ``curve.seconds``).
+    """
+    prior_config = PriorConfig(**{"steps": 10**6, "seed": seed, **CANDIDATES[candidate]})
+    with (strategy or tf.distribute.get_strategy()).scope():
+        trainer = compile_trainer(build_trainer(op, IMAGE_SHAPE, prior_config, "ambient"), prior_config)
+    ds, _ = training_dataset(data, prior_config)
+    curve = ScoreCurve(score or (lambda m: {}), every_seconds or budget_seconds, budget_seconds)
+    per_call = prior_config.steps_per_execution
+    trainer.fit(ds, epochs=1, steps_per_epoch=prior_config.steps // per_call * per_call, callbacks=[curve], verbose=0)
+    return trainer, curve
+
+
+def _one_run(setting, candidate, data, op, classifier, reference, config):
     def score(model):
-        x = np.concatenate([np.asarray(model.generator(z[i:i + 500], training=False))
-                            for i in range(0, len(z), 500)])
-        s = classifier_scores(x, classifier, reference)
+        s = classifier_scores(generated(model.generator, config.samples, config.seed + 1), classifier, reference)
         return {"fid": float(s["fid"]), "inception_score": float(s["inception_score"])}
 
-    curve = ScoreCurve(score, config.every_seconds, config.budget_seconds)
-    trainer.fit(ds, epochs=1, steps_per_epoch=prior_config.steps // prior_config.steps_per_execution
-                * prior_config.steps_per_execution, callbacks=[curve], verbose=0)
+    _, curve = train_for_budget(op, data, candidate, config.seed, config.budget_seconds, config.every_seconds, score)
     last = curve.points[-1]
-    return {"setting": setting, "candidate": candidate, "overrides": overrides, "points": curve.points,
+    return {"setting": setting, "candidate": candidate, "overrides": CANDIDATES[candidate], "points": curve.points,
             "fid_at_budget": last["fid"], "is_at_budget": last["inception_score"], "steps": last["step"],
             "train_seconds": last["seconds"], "seconds_per_step": last["seconds"] / max(last["step"], 1),
             "best_fid": min(p["fid"] for p in curve.points)}
