@@ -12,29 +12,31 @@ Example:
     >>> rec = ad.CSGM(prior.generator, op, steps=300, restarts=3).reconstruct(y[:10], {k: v[:10] for k, v in theta.items()})
     >>> rec.x.shape                                         # (10, 28, 28, 1)
 
-Layout (one subpackage per concept): :mod:`~ambient_dcs.models` (trainers on one contract,
-:class:`GenerativeTrainer`), :mod:`~ambient_dcs.networks`, :mod:`~ambient_dcs.reconstruction`,
-:mod:`~ambient_dcs.data`, :mod:`~ambient_dcs.training` (:func:`train`, callbacks, distribution),
-:mod:`~ambient_dcs.evaluation`, :mod:`~ambient_dcs.reporting`, :mod:`~ambient_dcs.latent`;
-:mod:`~ambient_dcs.pipeline` (the main job as a function) and :mod:`~ambient_dcs.testing` load on
-first use.
+Layout (one subpackage per concept, imports pointing down): :mod:`~ambient_dcs.experiments` (the
+main job and the papers' experiments) → :mod:`~ambient_dcs.priors` (train a prior into a folder,
+reuse it) → :mod:`~ambient_dcs.training` (:func:`train`, callbacks, distribution) →
+:mod:`~ambient_dcs.models` (trainers on one contract, :class:`GenerativeTrainer`) →
+:mod:`~ambient_dcs.networks`, :mod:`~ambient_dcs.latent`, :mod:`~ambient_dcs.sampling`;
+:mod:`~ambient_dcs.reconstruction` takes a generator or a denoiser; :mod:`~ambient_dcs.data`,
+:mod:`~ambient_dcs.metrics` and :mod:`~ambient_dcs.reporting` beside them; all on the operators of
+:mod:`measurements`. :mod:`~ambient_dcs.experiments` and :mod:`~ambient_dcs.testing` load on first use.
 """
 
 import importlib
 
-from . import data, evaluation, latent, models, networks, reconstruction, reporting, training
+from . import data, latent, metrics, models, networks, priors, reconstruction, reporting, sampling, training
 from .data import (hide_labels, load_dataset, load_measurements, measure_dataset, open_measurements, save_measurements,
                    unmeasure_dataset)
-from .evaluation import (classifier_scores, frechet_distance, inception_score, mnist_classifier, per_image_l2_error,
-                         per_image_squared_error, per_pixel_mse, posterior_coverage, psnr, reconstruction_summary, ssim,
-                         summarize)
+from .metrics import (classifier_scores, frechet_distance, inception_score, mnist_classifier, per_image_l2_error,
+                      per_image_squared_error, per_pixel_mse, posterior_coverage, psnr, reconstruction_summary, ssim,
+                      summarize)
 from .models import (CSGAN, CSSGAN, VAE, AmbientDiffusion, AmbientGAN, AmbientGANWithInversion, DeepCompressedSensing,
-                     DiffusionEM, DiffusionPrior, GaussianPrior, mnist_vae_prior)
-from .models.base import GenerativeTrainer
-from .diffusion_priors import DiffusionConfig, TrainedDiffusionPrior, train_diffusion_prior
-from .priors import PriorConfig, TrainedPrior, load_prior, train_prior
+                     DiffusionEM, DiffusionPrior, GenerativeTrainer, mnist_vae_prior)
+from .priors import (DiffusionConfig, PriorConfig, TrainedDiffusionPrior, TrainedPrior, load_prior,
+                     train_diffusion_prior, train_prior)
 from .reconstruction import (CSGM, OMP, ClassicalInverse, Lasso, LearnedLatentReconstructor, LeastSquares,
                              PosteriorSampling, Reconstruction)
+from .sampling import GaussianPrior
 from .training import TrainingDiverged, make_strategy, set_precision, train
 
 __version__ = "0.2.0"
@@ -54,15 +56,15 @@ __all__ = [
     "per_image_squared_error", "per_image_l2_error", "posterior_coverage", "per_pixel_mse", "psnr", "ssim", "summarize", "reconstruction_summary",
     "inception_score", "frechet_distance", "mnist_classifier", "classifier_scores",
     # subpackages
-    "models", "networks", "reconstruction", "data", "training", "evaluation", "reporting", "latent", "pipeline",
-    "testing",
+    "models", "networks", "sampling", "reconstruction", "data", "training", "metrics", "priors", "reporting",
+    "latent", "experiments", "testing",
 ]
 
-_LAZY = ("pipeline", "testing")
+_LAZY = ("experiments", "testing")
 
 
 def __getattr__(name):
-    # The main job and the test helpers are loaded on first use: `import ambient_dcs` stays lean.
+    # The experiments and the test helpers are loaded on first use: `import ambient_dcs` stays lean.
     if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'ambient_dcs' has no attribute {name!r}")

@@ -21,7 +21,7 @@ from .blur import GaussianBlur
 from .compose import Compose
 from .identity import Identity
 from .masks import BlockDrop, ColumnDrop, Inpainting, KeepPatch, MaskOperator, PixelDrop, RowColumnDrop, RowDrop
-from .noise import GaussianNoise, NoiseModel, PoissonNoise
+from .noise import GaussianNoise, NoiseModel, PoissonNoise, noise_std_of
 from .patches import ExtractPatch
 from .projection import GaussianProjection, LearnedLinear, LearnedNetwork
 from .registry import config_of, from_config, get
@@ -35,6 +35,6 @@ __all__ = [
     "GaussianProjection", "PixelDrop", "RowDrop", "ColumnDrop", "RowColumnDrop", "BlockDrop",
     "KeepPatch", "ExtractPatch", "Inpainting", "GaussianBlur", "PadRotateProject",
     "SuperResolution", "Identity", "LearnedLinear", "LearnedNetwork", "Compose",
-    "NoiseModel", "GaussianNoise", "PoissonNoise",
+    "NoiseModel", "GaussianNoise", "PoissonNoise", "noise_std_of",
     "unmeasure", "available_methods", "get", "config_of", "from_config", "testing",
 ]

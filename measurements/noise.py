@@ -142,3 +142,31 @@ def poisson_counts(rate, seed):
     z = tf.random.stateless_normal(tf.shape(rate), seeds[1], dtype=dtype)
     gaussian = tf.maximum(tf.round(rate + tf.sqrt(rate) * z), 0)
     return tf.where(rate <= POISSON_EXACT_MAX_RATE, count, gaussian)
+
+
+def noise_std_of(operator):
+    """The standard deviation of an operator's Gaussian noise, in its measurement's units (0 without noise).
+
+    What the methods that assume a Gaussian likelihood (posterior sampling, the diffusion priors
+    learned from measurements) read off the operator.
+
+    Args:
+        operator: a :class:`measurements.Operator`.
+
+    Returns:
+        A float ``>= 0``.
+
+    Raises:
+        ValueError: a noise model that is not Gaussian (e.g. :class:`PoissonNoise`).
+
+    Example:
+        >>> noise_std_of(measurements.GaussianBlur(1.0, noise=measurements.GaussianNoise(0.5)))
+        0.5
+    """
+    if operator.noise is None:
+        return 0.0
+    if isinstance(operator.noise, GaussianNoise):
+        return float(operator.noise.std)
+    raise ValueError(f"expected no noise or measurements.GaussianNoise on {type(operator).__name__}; received "
+                     f"{type(operator.noise).__name__} (the diffusion priors and posterior sampling assume "
+                     f"Gaussian noise).")

@@ -143,11 +143,21 @@ def check_probability(p, owner: str, name: str = "p"):
     return value
 
 
-def check_positive_int(value, owner: str, name: str):
-    """``value`` must be an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{owner}: expected {name} to be an integer >= 1; received {value!r}.")
+def check_int(value, owner: str, name: str, minimum: int = 0):
+    """``value`` must be an integer (Python or NumPy, not a bool) ``>= minimum``; returns it as an ``int``.
+
+    Example:
+        >>> check_int(np.int64(3), "CSGM", "restarts", 1)
+        3
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: expected {name} to be an integer >= {minimum}; received {value!r}.")
     return int(value)
+
+
+def check_positive_int(value, owner: str, name: str):
+    """``value`` must be an integer >= 1 (:func:`check_int` with ``minimum=1``)."""
+    return check_int(value, owner, name, 1)
 
 
 def check_positive(value, owner: str, name: str, allow_zero=False):

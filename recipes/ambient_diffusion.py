@@ -15,15 +15,15 @@ results.json, samples.png, uncertainty.png, the priors (<setting>/diffusion.kera
 <setting>/ambientgan.keras) and runs/<setting>.json (a finished setting is reused when the recipe is
 run again with the same settings).
 
-The experiment itself is the library function ambient_dcs.evaluation.ambient_diffusion.ambient_diffusion.
+The experiment itself is the library function ambient_dcs.experiments.ambient_diffusion.ambient_diffusion.
 """
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.ambient_diffusion import (DEFAULT_SETTINGS, AmbientDiffusionConfig, ambient_diffusion,
+from ambient_dcs.experiments.ambient_diffusion import (DEFAULT_SETTINGS, AmbientDiffusionConfig, ambient_diffusion,
                                                       write_ambient_diffusion_report)
-from ambient_dcs.evaluation.ambient_grid import SETTINGS
-from ambient_dcs.evaluation.prior_training import CANDIDATES
+from ambient_dcs.experiments.ambient_grid import SETTINGS
+from ambient_dcs.experiments.prior_training import CANDIDATES
 from recipes import common
 
 

@@ -26,12 +26,12 @@ numbers for the 1,000 clean test digits are the ceiling.
 Writes --out (default results/ambient_measurements): table.md, table.csv, results.json and one
 PNG sample grid per run (samples/<setting>_<mode>_seed<k>.png).
 
-The experiment itself is the library function ambient_dcs.evaluation.ambient_grid.ambient_grid.
+The experiment itself is the library function ambient_dcs.experiments.ambient_grid.ambient_grid.
 """
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.ambient_grid import (SETTINGS, THETA_PROTOCOLS, AmbientGridConfig, ambient_grid,
+from ambient_dcs.experiments.ambient_grid import (SETTINGS, THETA_PROTOCOLS, AmbientGridConfig, ambient_grid,
                                                   write_ambient_grid_report)
 from recipes import common
 

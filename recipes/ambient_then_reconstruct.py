@@ -26,7 +26,7 @@ beside the error in uncertainty.png. Starting again with the same --out resumes 
 interrupted training; a finished prior is reused when the settings match and is never
 overwritten without --overwrite.
 
-The job itself is the library function ambient_dcs.pipeline.ambient_then_reconstruct.
+The job itself is the library function ambient_dcs.experiments.main_job.ambient_then_reconstruct.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import sys
 import time
 
 from ambient_dcs.data.datasets import DATASETS
-from ambient_dcs.pipeline import (DEFAULT_OPERATOR, DEFAULT_OPERATOR_ARGS, LASSO_MAX_RANDOM_IMAGES, JobError,
+from ambient_dcs.experiments.main_job import (DEFAULT_OPERATOR, DEFAULT_OPERATOR_ARGS, LASSO_MAX_RANDOM_IMAGES, JobError,
                                   MainJobConfig, ambient_then_reconstruct, write_report)
 from recipes import common
 

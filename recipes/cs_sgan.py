@@ -16,12 +16,12 @@ training's checkpoints in ``cs_sgan_training/`` (an interrupted run resumes ther
 
 The default budget (3,000 steps of batch 64) takes about 15-20 minutes on a 2-core CPU; the paper
 keeps its GAN settings (200,000 steps: ``--steps 200000``). The experiment itself is the library
-function ambient_dcs.evaluation.csgan_experiments.cs_sgan.
+function ambient_dcs.experiments.csgan_experiments.cs_sgan.
 """
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.csgan_experiments import CsSganConfig, cs_sgan, write_cs_sgan_report
+from ambient_dcs.experiments.csgan_experiments import CsSganConfig, cs_sgan, write_cs_sgan_report
 from ambient_dcs.models.csgan import LATENT_OBJECTIVES, PENALTY_ANCHORS
 from recipes import common
 

@@ -3,7 +3,7 @@
 Trains a small MNIST GAN — an MLP generator (z = 100) and the DCS MLP measurement net with 2 logits
 as the discriminator — with 0 (a vanilla GAN), 3 and 5 latent optimisation steps,
 under one budget and several seeds, then scores samples (with the same latent optimisation) by
-the project's MNIST-classifier Inception Score and FID (``ambient_dcs.evaluation.metrics.classifier_scores``,
+the project's MNIST-classifier Inception Score and FID (``ambient_dcs.metrics.classifier_scores``,
 against the 1,000 embedded test digits) and reports mean ± std over seeds.
 
 Writes to ``--out`` (default ``results/csgan_latent_steps``): ``scores.csv`` (one row per run),
@@ -18,12 +18,12 @@ image for every T we tried in a CPU budget (see that function's docstring).
 The default budget (3 seeds × 3 values of T × 800 steps of batch 64) takes about 30 minutes on a
 2-core CPU. The original trains 200,000 steps (``--steps 200000``) and scores 10,000 samples
 (``--eval-samples 10000``). The experiment itself is the library function
-ambient_dcs.evaluation.csgan_experiments.csgan_latent_steps.
+ambient_dcs.experiments.csgan_experiments.csgan_latent_steps.
 """
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.csgan_experiments import (VARIANTS, CsganLatentStepsConfig, csgan_latent_steps,
+from ambient_dcs.experiments.csgan_experiments import (VARIANTS, CsganLatentStepsConfig, csgan_latent_steps,
                                                       write_csgan_latent_steps_report)
 from recipes import common
 

@@ -11,12 +11,12 @@ Writes to ``--out`` (default ``results/csgm_vs_lasso``): ``errors.csv``, ``error
 
 Run ``python -m recipes.csgm_vs_lasso --help`` for the flags. The default budget (3 restarts ×
 1000 Adam steps) finishes in about half an hour on a 2-core CPU; ``--restarts 10`` is the paper's.
-The experiment itself is the library function ambient_dcs.evaluation.csgm_vs_lasso.csgm_vs_lasso.
+The experiment itself is the library function ambient_dcs.experiments.csgm_vs_lasso.csgm_vs_lasso.
 """
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.csgm_vs_lasso import (PAPER_MEASUREMENTS, CsgmVsLassoConfig, csgm_vs_lasso,
+from ambient_dcs.experiments.csgm_vs_lasso import (PAPER_MEASUREMENTS, CsgmVsLassoConfig, csgm_vs_lasso,
                                                   write_csgm_vs_lasso_report)
 from recipes import common
 

@@ -22,14 +22,14 @@ allows up to 10M steps at Adam 1e-4 (``--learning-rate 1e-4 --clipnorm 0``). Sca
 
 Each model trains in ``OUT/dcs_<row>_m<m>_training`` (checkpoints): started again with the same
 ``--out``, an interrupted training resumes and a finished one is reused. The experiment itself is
-the library function ambient_dcs.evaluation.dcs_table.dcs_table.
+the library function ambient_dcs.experiments.dcs_table.dcs_table.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from ambient_dcs.evaluation.dcs_table import ROWS, DcsTableConfig, dcs_table, write_dcs_table_report
+from ambient_dcs.experiments.dcs_table import ROWS, DcsTableConfig, dcs_table, write_dcs_table_report
 from recipes import common
 
 

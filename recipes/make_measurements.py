@@ -18,7 +18,7 @@ import sys
 
 from ambient_dcs.data.datasets import DATASETS, SPLITS
 from ambient_dcs.data.files import MeasurementFileError, operator_from_spec
-from ambient_dcs.pipeline import measure_to_file
+from ambient_dcs.experiments.main_job import measure_to_file
 from recipes import common
 
 DEFAULT_OPERATOR = "PixelDrop"

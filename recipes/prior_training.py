@@ -12,13 +12,13 @@ Writes --out (default results/prior_training): curves.png (one panel per setting
 results.json and runs/<setting>__<candidate>.json (a finished run is reused when the recipe is run
 again with the same budget, sampling and seed).
 
-The experiment itself is the library function ambient_dcs.evaluation.prior_training.prior_training.
+The experiment itself is the library function ambient_dcs.experiments.prior_training.prior_training.
 """
 
 from __future__ import annotations
 
-from ambient_dcs.evaluation.ambient_grid import SETTINGS
-from ambient_dcs.evaluation.prior_training import (CANDIDATES, PriorTrainingConfig, prior_training,
+from ambient_dcs.experiments.ambient_grid import SETTINGS
+from ambient_dcs.experiments.prior_training import (CANDIDATES, PriorTrainingConfig, prior_training,
                                                    write_prior_training_report)
 from recipes import common
 

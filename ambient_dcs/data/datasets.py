@@ -36,6 +36,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from measurements.validation import check_int
+
 __all__ = [
     "DATASETS",
     "EMBEDDED_DATASETS",
@@ -166,8 +168,7 @@ def as_tf_dataset(
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"expected a non-empty array of images; got shape {x.shape}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
+    batch_size = check_int(batch_size, "as_tf_dataset", "batch_size", 1)
     if labels is None:
         ds = tf.data.Dataset.from_tensor_slices(x)
     else:

@@ -38,6 +38,9 @@ import zipfile
 import numpy as np
 
 import measurements
+from measurements.validation import check_int
+
+from .._files import save_npz, temporary_name
 
 __all__ = ["MeasurementSet", "MeasurementStream", "MeasurementFileError", "save_measurements", "load_measurements",
            "open_measurements", "operator_from_spec", "NpyWriter"]
@@ -147,14 +150,7 @@ def save_measurements(path, y, theta=None, operator=None, image_shape=None):
     if operator is not None:
         arrays["operator"] = np.asarray(json.dumps(measurements.config_of(operator)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return save_npz(path, **arrays)
 
 
 def _read_npz(path):
@@ -450,10 +446,8 @@ class MeasurementStream:
         ``check``: NaN/Inf raise :class:`MeasurementFileError` (``open_measurements`` already
         checked the whole file once).
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"MeasurementStream.batches: expected batch_size to be an integer >= 1; "
-                             f"received {batch_size!r}.")
-        streams = [self._readers["y"].rows(int(batch_size))] + [
+        batch_size = check_int(batch_size, "MeasurementStream.batches", "batch_size", 1)
+        streams = [self._readers["y"].rows(batch_size)] + [
             self._readers[_THETA_PREFIX + k].rows(int(batch_size)) for k in self.theta_keys]
         for y, *thetas in zip(*streams):
             y = y.astype(np.float32)
@@ -517,7 +511,7 @@ class NpyWriter:
         self.path = pathlib.Path(path)
         self.shape, self.dtype = tuple(int(d) for d in shape), np.dtype(dtype)
         self.rows = 0
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.npy")
+        self._tmp = temporary_name(self.path)
         self._file = open(self._tmp, "wb")
         header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": self.shape}
         np.lib.format.write_array_header_1_0(self._file, header)

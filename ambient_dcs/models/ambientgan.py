@@ -4,73 +4,16 @@ Bora, Price & Dimakis, "AmbientGAN: Generative models from lossy measurements", 
 The discriminator never sees a clean image: it compares real measurements with *simulated*
 measurements ``f_θ'(G(z))`` of generated images, with θ' drawn independently every step and the
 operator's noise included. If the measurement process is invertible in distribution, the generator
-learns the distribution of the clean images.
-
-:class:`AmbientGAN` is a ``keras.Model`` with a custom ``train_step`` (in the style of the keras.io
-``wgan_gp.py`` / ``dcgan_overriding_train_step.py`` examples), so ``model.fit(dataset, callbacks=…)``
-gives progress bars, TensorBoard, checkpoints and resume (see :mod:`ambient_dcs.training.callbacks`).
+learns the distribution of the clean images. The ``train_step`` follows the keras.io ``wgan_gp.py``
+example; :func:`ambient_dcs.train` runs it with checkpoints and resume.
 
 Example:
     >>> import measurements as M
-    >>> from ambient_dcs.models import AmbientGAN
     >>> op = M.PixelDrop(0.9, noise=M.GaussianNoise(0.1))
     >>> gan = AmbientGAN(generator, critic, op, seed=0)     # WGAN-GP, 5 critic steps, z ~ U[-1, 1]
     >>> gan.compile()                                       # Adam(2e-4, 0.5, 0.9999) for G and D
-    >>> gan.fit(tf.data.Dataset.from_tensor_slices(x_train).batch(64), epochs=10)
+    >>> ambient_dcs.train(gan, measurement_batches, steps=2000, out_dir="runs/gan")
     >>> images = gan.sample(64, seed=0)                     # NumPy (64, 28, 28, 1) in [0, 1]
-
-Input regimes (what one element of the dataset given to ``fit`` is):
-
-1. **Clean images** ``x`` (a tensor ``(N, H, W, C)``): real measurements are simulated on the fly,
-   ``y = f_θ(x)`` with a fresh θ and fresh noise every step, as the original code did. Convenient for
-   experiments on datasets that have clean images.
-2. **Measurements the user owns**: a dict ``{"y": y, "theta": {...}}`` with ``y`` of shape
-   ``(N, *operator.measurement_shape(image_shape))`` and θ keyed as ``operator.theta_keys``. θ may
-   be omitted (or ``{}``) for deterministic operators, and also for random ones unless the operator
-   exposes θ to the discriminator (``operator.exposes_theta``): the real θ is only ever used as a
-   discriminator input. Training never needs clean images in this regime. Use
-   :func:`measure_dataset` to produce such data from images, or load your instrument's records.
-
-In ``mode="unmeasure"`` the batches are images already inverted by :func:`unmeasure_dataset`.
-A ``(data,)`` or ``(data, anything)`` tuple is accepted too; only ``data`` is used.
-
-Modes (AmbientGAN §4 baselines; ``arch.get_lossy`` in the original):
-
-* ``"ambient"``: D sees ``f_θ(x)`` (or the given ``y``) against ``f_θ'(G(z))``.
-* ``"ignore"`` (the original's ``baseline``): D sees the real measurements against the unmeasured
-  ``G(z)``. Only defined when a measurement has the shape of an image.
-* ``"unmeasure"``: the measurements are first inverted with a classical method
-  (:func:`unmeasure_dataset`, NumPy/scikit-image, done once for the whole training set) and an
-  ordinary GAN is trained on the result: D sees the inverted images against ``G(z)``.
-
-Losses: ``"wgan-gp"`` (the MNIST setting of the paper), ``"dcgan"`` (sigmoid cross-entropy,
-non-saturating generator loss; the CelebA setting), ``"lsgan"`` (least squares, Mao et al. 2017).
-The discriminator must end in a linear layer (scores / logits, no sigmoid), returning ``(N, 1)`` or
-``(N,)``.
-
-One ``train_step`` = ``d_steps`` discriminator updates, then one generator update, all on the same
-real batch (as the original, where the ``d_iters`` critic updates of an iteration reuse one feed
-dict). Unlike the original, which also reused one ``z`` and one θ' within an iteration, each update
-here draws a fresh ``z``, θ', measurement noise and (WGAN-GP) interpolation ``α``; the measurement
-of a real image (regime 1) is drawn once per step.
-
-Discriminator inputs: ``D(y)``; when ``mode="ambient"`` and ``operator.exposes_theta``,
-``D([flatten(y), operator.theta_features(θ)])`` (the real θ for real data, θ' for fakes), the
-convention of :mod:`ambient_dcs.networks`.
-
-Randomness: one ``keras.random.SeedGenerator(seed)`` of the trainer draws ``z``, α, and the seeds
-passed to the operator for θ, θ' and the noise, so ``seed`` fixes the run whatever the operator's
-own seed (stateless draws differ between ``jit_compile=True`` and ``False``). Its state is a model
-variable, saved in checkpoints, so a resumed run continues the same stream.
-
-Several devices: build and compile the trainer inside ``strategy.scope()`` of a ``tf.distribute``
-strategy and ``fit`` on global batches; losses are scaled per replica and ``z``, θ, α are drawn
-for the global batch (:mod:`ambient_dcs.training.distribute`), so the same seed gives the same first step
-on one device or two (operator noise aside).
-
-Saving: ``gan.generator.save("prior.keras")`` is the prior to use elsewhere (a plain Keras model).
-``gan.save("gan.keras")`` stores the whole trainer (parts, settings, both optimizers and their
-state); load it with ``keras.saving.load_model`` after ``import ambient_dcs``.
 """
 
 from __future__ import annotations
@@ -82,8 +25,9 @@ import numpy as np
 import tensorflow as tf
 
 import measurements
+from measurements.validation import check_int
 
-from ..training.distribute import replica_seed, scale_loss
+from ..training.distribute import replica_seed
 from .base import LATENT_DISTRIBUTIONS, GenerativeTrainer
 from .losses import GAN_LOSSES, gradient_penalty
 
@@ -107,21 +51,42 @@ class AmbientGAN(GenerativeTrainer):
 
     Args:
         generator: a Keras model ``z (N, latent_dim) → images (N, H, W, C)`` in [0, 1].
-        discriminator: a Keras model scoring what ``mode`` shows it (see the module docstring):
-            measurements ``(N, *measurement_shape)``, or ``[flat_y, theta_features]`` for an
-            operator that exposes θ, or images in the ``ignore`` / ``unmeasure`` modes. Linear
-            output, one score per example.
+        discriminator: a Keras model scoring what ``mode`` shows it: measurements
+            ``(N, *measurement_shape)``, or ``[flatten(y), operator.theta_features(θ)]`` for an
+            operator that exposes θ (``operator.exposes_theta``; the real θ for real data, θ' for
+            fakes), or images in the ``ignore`` / ``unmeasure`` modes. Linear output (scores or
+            logits, no sigmoid), ``(N, 1)`` or ``(N,)``.
         operator: a :class:`measurements.Operator` (any operator of the library or a subclass).
-        mode: ``"ambient"``, ``"ignore"`` or ``"unmeasure"``.
-        loss: a name of :data:`ambient_dcs.models.losses.GAN_LOSSES`: ``"wgan-gp"``, ``"dcgan"``
-            (= ``"non-saturating"``), ``"lsgan"`` or ``"hinge"``.
+        mode: what the discriminator compares (AmbientGAN §4; ``arch.get_lossy`` in the original):
+            ``"ambient"``: ``f_θ(x)`` (or the given ``y``) against ``f_θ'(G(z))``; ``"ignore"`` (the
+            original's ``baseline``): the real measurements against the unmeasured ``G(z)``, for
+            measurements shaped like images; ``"unmeasure"``: images inverted beforehand by a
+            classical method (:func:`~ambient_dcs.data.unmeasure_dataset`) against ``G(z)``.
+        loss: a name of :data:`ambient_dcs.models.losses.GAN_LOSSES`: ``"wgan-gp"`` (the paper's
+            MNIST setting), ``"dcgan"`` (= ``"non-saturating"``, its CelebA setting), ``"lsgan"`` or
+            ``"hinge"``.
         d_steps: discriminator updates per generator update (5 for WGAN-GP on MNIST).
         latent_dim: size of ``z``; defaults to ``generator.input_shape[-1]``.
         latent_distribution: ``"uniform"`` (U[−1, 1], the original's default) or ``"normal"``.
         gp_weight: λ of the gradient penalty (``wgan-gp`` only).
-        seed: seed of the model's random stream (z, θ, θ', measurement noise, α). The same seed,
-            the same initial weights and the same data order give the same run.
+        seed: seed of the model's random stream (z, θ, θ', measurement noise, α; saved in
+            checkpoints). The same seed, initial weights and data order give the same run.
         **kwargs: ``keras.Model`` arguments (``name``).
+
+    Data (one element of the training dataset):
+        * clean images ``(N, H, W, C)``: the real measurements are simulated, ``y = f_θ(x)`` with a
+          fresh θ and noise every step, as the original code did;
+        * ``{"y": y, "theta": {...}}``: measurements the user owns, ``y`` of shape
+          ``(N, *operator.measurement_shape(image_shape))``; θ may be left out unless the operator
+          exposes it to the discriminator. No clean image is ever needed;
+        * in ``mode="unmeasure"``, images inverted by :func:`~ambient_dcs.data.unmeasure_dataset`.
+
+        A ``(data,)`` or ``(data, anything)`` tuple is accepted too; only ``data`` is used.
+
+    One ``train_step`` is ``d_steps`` discriminator updates, then one generator update, all on the
+    same real batch (as the original); each update draws a fresh ``z``, θ', measurement noise and
+    (WGAN-GP) interpolation ``α``. Under a ``tf.distribute`` strategy the draws are made for the
+    global batch (:mod:`ambient_dcs.training.distribute`).
 
     Raises:
         ValueError: unknown mode / loss / distribution; ``mode="ignore"`` with measurements not
@@ -129,7 +94,8 @@ class AmbientGAN(GenerativeTrainer):
             a generator or discriminator whose outputs do not fit.
 
     Attributes:
-        generator, discriminator, operator: the three parts.
+        generator, discriminator, operator: the three parts (``gan.generator.save("prior.keras")``
+            is the prior to use elsewhere; ``gan.save("gan.keras")`` stores the whole trainer).
         image_shape: ``(H, W, C)`` of the generated images.
         measurement_shape: shape of one measurement.
         d_optimizer, g_optimizer: set by :meth:`compile`; both are saved in weight checkpoints.
@@ -147,8 +113,7 @@ class AmbientGAN(GenerativeTrainer):
         if latent_distribution not in LATENT_DISTRIBUTIONS:
             raise ValueError(f"AmbientGAN: expected latent_distribution in {list(LATENT_DISTRIBUTIONS)}; "
                              f"received {latent_distribution!r}.")
-        if isinstance(d_steps, bool) or not isinstance(d_steps, (int, np.integer)) or d_steps < 1:
-            raise ValueError(f"AmbientGAN: expected d_steps to be an integer >= 1; received {d_steps!r}.")
+        d_steps = check_int(d_steps, "AmbientGAN", "d_steps", 1)
         if not isinstance(operator, measurements.Operator):
             raise ValueError(f"AmbientGAN: expected operator to be a measurements.Operator; "
                              f"received {type(operator).__name__}.")
@@ -262,7 +227,8 @@ class AmbientGAN(GenerativeTrainer):
                              f"received shape {_shape_str(t.shape)}.")
 
     def _real_input(self, x, y, theta, seeds):
-        """D's input for the real batch, its size, and the real measurements and θ behind it.
+        """D's input for the real batch, its size, and the real measurements and θ behind it
+        (``seeds["real_theta"]``, ``seeds["real_noise"]`` simulate the measurement of clean images).
 
         Returns ``(d_input, n, y, theta)``; ``y`` and ``theta`` are ``None`` in ``unmeasure`` mode,
         and ``theta`` is ``None`` when a measurement batch came without it.
@@ -276,8 +242,8 @@ class AmbientGAN(GenerativeTrainer):
             x = tf.cast(x, dtype)
             self._check_shape(x, self.image_shape, "clean images (the generator's output shape)")
             n = _batch_size(x)
-            theta = self._sample_theta(n, seeds[0])
-            y = self.operator(x, theta=theta, seed=replica_seed(seeds[1]))
+            theta = self._sample_theta(n, seeds["real_theta"])
+            y = self.operator(x, theta=theta, seed=replica_seed(seeds["real_noise"]))
         else:
             y = tf.cast(y, dtype)
             self._check_shape(y, self.measurement_shape, "measurements y")
@@ -295,13 +261,14 @@ class AmbientGAN(GenerativeTrainer):
             return self._d_input(y, theta), n, y, theta
         return y, n, y, theta  # ignore: measurements shaped like images
 
-    def _fake_input(self, n, seeds, training):
-        """D's input for ``n`` generated samples: measured (ambient) or not."""
-        x = self.generator(self.training_latent(n, seeds[0]), training=training)
+    def _fake_input(self, n, seeds, update, training):
+        """D's input for ``n`` generated samples: measured (ambient) or not, with the seeds of
+        ``update`` (``"critic{i}"`` or ``"generator"``): its ``_z``, ``_theta`` and ``_noise``."""
+        x = self.generator(self.training_latent(n, seeds[f"{update}_z"]), training=training)
         if self.mode != "ambient":
             return x
-        theta = self._sample_theta(n, seeds[1])
-        y = self.operator(x, theta=theta, seed=replica_seed(seeds[2]))  # op(...), not op.forward: noise included
+        theta = self._sample_theta(n, seeds[f"{update}_theta"])
+        y = self.operator(x, theta=theta, seed=replica_seed(seeds[f"{update}_noise"]))  # noise included
         return self._d_input(y, theta)
 
     def _scores(self, inputs, training):
@@ -321,38 +288,46 @@ class AmbientGAN(GenerativeTrainer):
         return gradient_penalty(lambda inputs: self._scores(inputs, training=False), real, fake, alpha)
 
     # ------------------------------------------------------------------ the step
+    def _seed_names(self):
+        """What a step draws, in the order its seeds are split from the stream: the real batch's θ and
+        noise, then per critic update its ``z``, θ', noise and α, then the generator update's."""
+        critic = [f"critic{i}_{draw}" for i in range(self.d_steps) for draw in ("z", "theta", "noise", "alpha")]
+        return ("real_theta", "real_noise", *critic, "generator_z", "generator_theta", "generator_noise",
+                *self._extra_draws)
+
     def train_step(self, data):
         self._require_compiled()
         x, y, theta = self._unpack(data)
-        seeds = self.step_seeds(2 + 4 * self.d_steps + 3 + self._extra_seeds)
-        real, n, y, theta = self._real_input(x, y, theta, seeds[0:2])
-        d_vars, g_vars = self.optimizer_variables("d_optimizer"), self.optimizer_variables("g_optimizer")
+        seeds = self.step_seeds(*self._seed_names())
+        real, n, y, theta = self._real_input(x, y, theta, seeds)
         for i in range(self.d_steps):  # d_steps critic updates on the same real batch, fresh z, θ', noise, α
-            s = seeds[2 + 4 * i: 6 + 4 * i]
-            fake = self._fake_input(n, s[:3], training=True)
-            with tf.GradientTape() as tape:
+            fake = self._fake_input(n, seeds, f"critic{i}", training=True)
+
+            def critic_loss():
                 d_loss = self.gan_loss.discriminator(self._scores(real, training=True), self._scores(fake, training=True))
-                if self.gan_loss.gradient_penalty:
-                    gp = self._gradient_penalty(real, fake, n, s[3])
-                    d_loss = d_loss + self.gp_weight * gp
-                scaled = scale_loss(d_loss, self.d_optimizer)  # inside the tape, so it is differentiated
-            self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
-            self.track(d_loss=d_loss, **({"gp": gp} if self.gan_loss.gradient_penalty else {}))
-        g_seeds = seeds[2 + 4 * self.d_steps:]
-        with tf.GradientTape() as tape:
-            fake = self._fake_input(n, g_seeds[:3], training=True)
+                if not self.gan_loss.gradient_penalty:
+                    return d_loss, {}
+                gp = self._gradient_penalty(real, fake, n, seeds[f"critic{i}_alpha"])
+                return d_loss + self.gp_weight * gp, {"gp": gp}
+
+            d_loss, penalty = self.apply_loss("d_optimizer", critic_loss)
+            self.track(d_loss=d_loss, **penalty)
+
+        def generator_loss():
+            fake = self._fake_input(n, seeds, "generator", training=True)
             g_loss = self.gan_loss.generator(self._scores(fake, training=True))
-            total = g_loss + self._extra_generator_loss(y, theta, n, g_seeds[3:])
-            scaled = scale_loss(total, self.g_optimizer)
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+            return g_loss + self._extra_generator_loss(y, theta, n, seeds), g_loss
+
+        _, g_loss = self.apply_loss("g_optimizer", generator_loss)
         return self.track(g_loss=g_loss)
 
-    #: Seeds the generator step draws for :meth:`_extra_generator_loss`, and the metrics it tracks.
-    _extra_seeds = 0
+    #: Draws the generator update adds for :meth:`_extra_generator_loss` (seed names), and the metrics it tracks.
+    _extra_draws = ()
     _extra_metric_names = ()
 
     def _extra_generator_loss(self, y, theta, n, seeds):
-        """A term added to the generator loss, from the real measurements ``y`` (θ) of the step.
+        """A term added to the generator loss, from the real measurements ``y`` (θ) of the step
+        (``seeds``: the step's, by name).
 
         Zero here; :class:`ambient_dcs.models.inversion.AmbientGANWithInversion` adds the
         measurement error of its learned latent optimisation. It must track its own metrics.

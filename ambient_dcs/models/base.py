@@ -12,9 +12,11 @@ optimizers. What all of them share lives here, once:
   trainer saves as ``.keras`` and loads in a fresh process (``import ambient_dcs`` first);
 * **random numbers**: one seeded stream per trainer (a ``keras.random.SeedGenerator``, saved in
   checkpoints, so a resumed run continues the same stream); every step splits it into stateless
-  seeds (:meth:`GenerativeTrainer.step_seeds`), and :meth:`GenerativeTrainer.global_draw` draws for
-  the global batch under ``tf.distribute`` and keeps this replica's rows, so the same seed gives
-  the same numbers on one device or several;
+  seeds named by what they draw (:meth:`GenerativeTrainer.step_seeds`), and
+  :meth:`GenerativeTrainer.global_draw` draws for the global batch under ``tf.distribute`` and keeps
+  this replica's rows, so the same seed gives the same numbers on one device or several;
+* **optimizer steps**: :meth:`GenerativeTrainer.apply_loss` differentiates a loss and applies the
+  gradients with one of the named optimizers (loss scaling for replicas and float16 included);
 * **latents**: ``latent_dim`` and ``latent_distribution`` (``"normal"`` or ``"uniform"`` on
   [−1, 1]), :meth:`GenerativeTrainer.sample_latent` and :meth:`GenerativeTrainer.sample`;
 * **metric trackers**: ``self.trackers`` (name → ``keras.metrics.Mean``), updated with
@@ -39,8 +41,9 @@ Example:
     ...         net = self.generator if name == "g_optimizer" else self.discriminator
     ...         return net.trainable_variables
     ...     def train_step(self, x):
-    ...         seeds = self.step_seeds(2)
-    ...         ...
+    ...         seeds = self.step_seeds("d_z", "g_z")
+    ...         d_loss = self.apply_loss("d_optimizer", lambda: ...)       # uses seeds["d_z"]
+    ...         g_loss = self.apply_loss("g_optimizer", lambda: ...)
     ...         return self.track(d_loss=d_loss, g_loss=g_loss)
 """
 
@@ -52,8 +55,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from measurements.validation import check_int
+
 from ..latent import PROJECTIONS
-from ..training.distribute import loss_scaled, replica_rows
+from ..training.distribute import loss_scaled, replica_rows, scale_loss
 
 __all__ = ["GenerativeTrainer", "LATENT_DISTRIBUTIONS", "optimizers_compile_config", "compile_with_optimizers"]
 
@@ -82,10 +87,7 @@ class GenerativeTrainer(keras.Model):
 
     def __init__(self, seed=None, metric_names=(), **kwargs):
         super().__init__(**kwargs)
-        owner = type(self).__name__
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"{owner}: expected seed to be None or an integer >= 0; received {seed!r}.")
-        self.seed = None if seed is None else int(seed)
+        self.seed = None if seed is None else check_int(seed, type(self).__name__, "seed", 0)
         self._seed_generator = keras.random.SeedGenerator(seed)
         self._sample_seed_generator = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names}
@@ -205,9 +207,66 @@ class GenerativeTrainer(keras.Model):
             store = {key: store[key] for key in keys if key != self._SEED_KEY}
         super().load_own_variables(store)
 
-    def step_seeds(self, count):
-        """``count`` independent stateless seeds ``(count, 2)`` for this step, from the trainer's stream."""
-        return tf.random.experimental.stateless_split(tf.cast(self._seed_generator.next(), tf.int64), num=count)
+    def step_seeds(self, *names):
+        """Independent stateless seeds ``(2,)`` for this step, one per name: ``{name: seed}``.
+
+        They are split from the trainer's stream in the order of ``names``; the names say what each
+        seed draws (``"z"``, ``"theta"``, ``"noise"``, …), so a step reads them by name.
+
+        Example:
+            >>> seeds = self.step_seeds("z", "theta")
+            >>> z = self.training_latent(n, seeds["z"])
+        """
+        seeds = tf.random.experimental.stateless_split(tf.cast(self._seed_generator.next(), tf.int64),
+                                                        num=len(names))
+        return dict(zip(names, tf.unstack(seeds, num=len(names))))
+
+    # ------------------------------------------------------------------ optimizer steps
+    def apply_loss(self, name, loss_fn):
+        """One update of the optimizer ``name``: the gradients of ``loss_fn()`` with respect to
+        :meth:`optimizer_variables`, applied by that optimizer.
+
+        The loss is differentiated as :func:`~ambient_dcs.training.distribute.scale_loss` scales it
+        (divided by the replicas in sync, times the loss scale under float16 mixed precision).
+
+        Args:
+            name: an optimizer of ``OPTIMIZERS`` (set by :meth:`compile`).
+            loss_fn: ``() → loss`` or ``() → (loss, *more)``, a scalar loss and values to return with it.
+
+        Returns:
+            What ``loss_fn`` returned (the unscaled loss).
+
+        Example:
+            >>> d_loss = self.apply_loss("d_optimizer", lambda: loss.discriminator(real_scores(), fake_scores()))
+        """
+        optimizer = self.optimizers[name]
+        with tf.GradientTape() as tape:
+            out = loss_fn()
+            scaled = scale_loss(out[0] if isinstance(out, tuple) else out, optimizer)
+        self._apply_gradients(tape, {name: scaled})
+        return out
+
+    def apply_losses(self, loss_fn):
+        """One update of several optimizers from one forward pass.
+
+        Args:
+            loss_fn: ``() → (losses, result)``: ``losses`` maps optimizer names to the loss each
+                minimises (every one scaled as in :meth:`apply_loss`), ``result`` is returned.
+
+        Returns:
+            ``result``.
+        """
+        with tf.GradientTape(persistent=True) as tape:
+            losses, result = loss_fn()
+            scaled = {name: scale_loss(loss, self.optimizers[name]) for name, loss in losses.items()}
+        self._apply_gradients(tape, scaled)
+        del tape
+        return result
+
+    def _apply_gradients(self, tape, scaled_losses):
+        for name, loss in scaled_losses.items():
+            variables = self.optimizer_variables(name)
+            self.optimizers[name].apply_gradients(zip(tape.gradient(loss, variables), variables))
 
     def global_draw(self, draw, n):
         """``draw(rows)`` for the global batch, this replica's ``n`` rows (see :mod:`ambient_dcs.training.distribute`)."""
@@ -272,12 +331,6 @@ def compile_with_optimizers(model, config):
 
 
 # ---------------------------------------------------------------------- shared helpers of the trainers
-def _check_int(value, owner, name, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: expected {name} to be an integer >= {minimum}; received {value!r}.")
-    return int(value)
-
-
 def _check_float(value, owner, name, positive=False):
     try:
         out = float(value)
@@ -290,12 +343,12 @@ def _check_float(value, owner, name, positive=False):
 
 
 def _check_common(owner, latent_steps, step_size, project, seed):
-    latent_steps = _check_int(latent_steps, owner, "latent_steps", 0)
+    latent_steps = check_int(latent_steps, owner, "latent_steps", 0)
     step_size = _check_float(step_size, owner, "step_size", positive=True)
     if project not in PROJECTIONS:
         raise ValueError(f"{owner}: expected project in {list(PROJECTIONS)}; received {project!r}.")
     if seed is not None:
-        _check_int(seed, owner, "seed", 0)
+        check_int(seed, owner, "seed", 0)
     return latent_steps, step_size
 
 

@@ -25,8 +25,9 @@ through ``∂E/∂z`` (MAML-style; :func:`ambient_dcs.latent.optimise_latents`),
   (``update="alternating"``: G and s on ``L_G``, F on ``rip_weight · L_F``, each with its own
   optimiser; both gradients come from the same forward pass, as Algorithm 2's option 2).
 
-Reconstruction (:meth:`DeepCompressedSensing.reconstruct`) is the same ``T``-step optimisation from a
-fresh ``z0 ~ N(0, I)``: the fast path, orders of magnitude cheaper than CSGM's 10 × 1000 Adam steps.
+Reconstruction is the same ``T``-step optimisation from a fresh ``z0 ~ N(0, I)``: the fast path,
+orders of magnitude cheaper than CSGM's 10 × 1000 Adam steps, made from the trained model by
+:meth:`ambient_dcs.reconstruction.LearnedLatentReconstructor.from_trainer`.
 
 Differences from the original code (``deepmind-research/cs_gan``), on purpose:
 
@@ -45,7 +46,8 @@ Example:
     >>> dcs = DeepCompressedSensing(mlp_generator(seed=0), M.LearnedLinear(25, seed=0), seed=0)
     >>> dcs.compile()                                   # Adam(1e-4), as the original
     >>> dcs.fit(as_tf_dataset(x_train, batch_size=64, repeat=True), steps_per_epoch=1000, epochs=5)
-    >>> rec = dcs.reconstruct_images(x_test)            # y = F(x_test), then 3 latent steps
+    >>> fast = LearnedLatentReconstructor.from_trainer(dcs)      # 3 learned latent steps, one start
+    >>> rec = fast.reconstruct(dcs.measure(x_test))
     >>> rec.x.shape, rec.measurement_error.shape        # (N, 28, 28, 1) in [0, 1], (N,)
 
 Saving: ``dcs.generator.save("dcs_generator.keras")`` stores the generator (a plain Keras model);
@@ -62,9 +64,7 @@ import tensorflow as tf
 import measurements
 
 from ..latent import optimise_latents, project_latents
-from ..reconstruction.learned import LearnedLatentReconstructor
-from ..training.distribute import scale_loss
-from .base import (GenerativeTrainer, _check_batch_images, _check_common, _check_float, _check_int, _image_shape_from,
+from .base import (GenerativeTrainer, _check_batch_images, _check_common, _check_float, _image_shape_from,
                    _latent_dim_of, _log_step_weight, _norm, _per_example_sum_sq)
 
 __all__ = ["DeepCompressedSensing", "UPDATES", "rip_loss", "distance_scale", "calibrate_measurement"]
@@ -182,7 +182,7 @@ class DeepCompressedSensing(GenerativeTrainer):
 
     Shapes:
         training batches: images ``(N, H, W, C)`` in [0, 1], or ``(images, anything)`` tuples;
-        :meth:`reconstruct`: measurements ``(N, *operator.measurement_shape((H, W, C)))``.
+        :meth:`measure`: images ``(N, H, W, C)`` → ``(N, *operator.measurement_shape((H, W, C)))``.
 
     Raises:
         ValueError: bad arguments (named, with what was expected and received), before any work.
@@ -224,7 +224,6 @@ class DeepCompressedSensing(GenerativeTrainer):
         self.project = project
         self.second_order = bool(second_order)
         self.log_step_size = _log_step_weight(self, step_size)
-        self._fast_path = None  # (settings, LearnedLatentReconstructor) of the last reconstruct call
         self.built = True
 
     # ------------------------------------------------------------------ the contract
@@ -311,76 +310,30 @@ class DeepCompressedSensing(GenerativeTrainer):
         self._require_compiled()
         x = self._unpack(data)
         n = tf.shape(x)[0]
-        seeds = self.step_seeds(2)
-        z0 = self.training_latent(n, seeds[0])
-        theta = self.global_draw(lambda rows: self._theta(rows, seeds[1]), n)
-        alternating = self.update == "alternating"
-        with tf.GradientTape(persistent=alternating) as tape:
+        seeds = self.step_seeds("z", "theta")
+        z0 = self.training_latent(n, seeds["z"])
+        theta = self.global_draw(lambda rows: self._theta(rows, seeds["theta"]), n)
+
+        def losses():
             parts = self._loss_terms(x, z0, theta, training=True)
             rip = self.rip_weight * parts["rip_loss"]
             parts["loss"] = parts["measurement_error"] + rip
             # joint: one loss for everything; alternating: G and s fit the measurements, F the RIP loss.
-            main = scale_loss(parts["measurement_error"] if alternating else parts["loss"], self.optimizer)
-            rip_scaled = scale_loss(rip, self.measurement_optimizer) if alternating else None
-        for name, loss in (("optimizer", main), ("measurement_optimizer", rip_scaled)):
-            if name in self.optimizers:
-                variables = self.optimizer_variables(name)
-                self.optimizers[name].apply_gradients(zip(tape.gradient(loss, variables), variables))
-        del tape
-        return self._track_all(parts)
+            if self.update == "alternating":
+                return {"optimizer": parts["measurement_error"], "measurement_optimizer": rip}, parts
+            return {"optimizer": parts["loss"]}, parts
+
+        return self._track_all(self.apply_losses(losses))
 
     def test_step(self, data):
         x = self._unpack(data)
         n = tf.shape(x)[0]
-        seeds = self.step_seeds(2)
-        parts = self._loss_terms(x, self.latent(n, seeds[0]), self._theta(n, seeds[1]), training=False)
+        seeds = self.step_seeds("z", "theta")
+        parts = self._loss_terms(x, self.latent(n, seeds["z"]), self._theta(n, seeds["theta"]), training=False)
         parts["loss"] = parts["measurement_error"] + self.rip_weight * parts["rip_loss"]
         return self._track_all(parts)
 
-    # ------------------------------------------------------------------ reconstruction (the fast path)
-    def reconstruct(self, y, theta=None, seed=0, batch_size=500, verbose=0):
-        """Reconstructs images from measurements with the learned ``T``-step optimisation.
-
-        Args:
-            y: measurements ``(N, *measurement_shape)``, e.g. ``operator.forward(x, theta)``
-                with this model's (trained) operator.
-            theta: the θ that produced ``y`` (random operators only).
-            seed: seed of the initial latents ``z0 ~ N(0, I)`` (one start per image, no restarts).
-            batch_size: images reconstructed per graph call (the last batch is padded, so one
-                graph serves every batch).
-            verbose: 1 shows a progress bar over images.
-
-        Returns:
-            A :class:`ambient_dcs.reconstruction.base.Reconstruction`: ``x`` ``(N, H, W, C)`` in [0, 1],
-            ``measurement_error`` ``(N,)`` (``Σ_j (y_j − F(x̂)_j)²``), ``z`` ``(N, k)``,
-            ``steps`` (= ``latent_steps``), ``wall_time`` (seconds).
-
-        Raises:
-            ValueError: measurements of the wrong shape, NaN/Inf, a missing or mis-sized θ, or a
-                bad ``batch_size`` / ``seed``.
-
-        Example:
-            >>> y = dcs.operator.forward(x_test, {})
-            >>> rec = dcs.reconstruct(y)
-        """
-        owner = "DeepCompressedSensing.reconstruct"
-        batch_size = _check_int(batch_size, owner, "batch_size", 1)
-        seed = _check_int(seed, owner, "seed", 0)
-        # One reconstructor (one traced graph) per setting: a new one per call would trace again.
-        key = (seed, batch_size, self.step_size())
-        if self._fast_path is None or self._fast_path[0] != key:
-            self._fast_path = (key, self.reconstructor(seed=seed, batch_size=batch_size))
-        return self._fast_path[1].reconstruct(y, theta, verbose=verbose)
-
-    def reconstructor(self, restarts=1, seed=0, batch_size=500):
-        """The fast path as a reconstructor of the common protocol (``reconstruct``, ``reconstruct_file``):
-        a :class:`~ambient_dcs.reconstruction.LearnedLatentReconstructor` with this model's generator,
-        operator, ``T``, learned step size and projection, from ``z0 ~ N(0, I)``."""
-        return LearnedLatentReconstructor(self.generator, self.operator, steps=self.latent_steps,
-                                          step_size=self.step_size(), project=self.project, restarts=restarts,
-                                          latent_distribution="normal", batch_size=batch_size, seed=seed,
-                                          name="DeepCompressedSensing.reconstruct")
-
+    # ------------------------------------------------------------------ measurements
     def measure(self, x, theta=None):
         """The noise-free measurements ``F(x)`` of images ``(N, H, W, C)`` in [0, 1] (NumPy ``(N, m)``)."""
         x = tf.convert_to_tensor(np.asarray(x, np.float32))
@@ -389,19 +342,3 @@ class DeepCompressedSensing(GenerativeTrainer):
         out = [self.operator.forward(x[i:i + 1000], {k: v[i:i + 1000] for k, v in theta.items()})
                for i in range(0, int(x.shape[0]), 1000)]
         return np.concatenate([np.asarray(o) for o in out])
-
-    def reconstruct_images(self, x, seed=0, batch_size=500, verbose=0):
-        """Measures images with the model's operator (noise-free) and reconstructs them.
-
-        Convenience for evaluation: ``reconstruct(measure(x))``; random operators draw θ with
-        ``seed``. Returns a :class:`~ambient_dcs.reconstruction.base.Reconstruction` (its ``wall_time``
-        covers the reconstruction only).
-        """
-        x = np.asarray(x, np.float32)
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"DeepCompressedSensing.reconstruct_images: expected images of shape "
-                             f"(N, {', '.join(map(str, self.image_shape))}); received shape {x.shape}.")
-        theta = self.operator.sample_theta(len(x), seed=int(seed), image_shape=self.image_shape) \
-            if self.operator.is_random else {}
-        return self.reconstruct(self.measure(x, theta), theta or None, seed=seed, batch_size=batch_size,
-                                verbose=verbose)

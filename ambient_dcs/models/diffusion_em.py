@@ -6,13 +6,13 @@ Rozet et al., "Learning diffusion priors from observations by expectation maximi
 noisy masks), alternate
 
 * **E**: draw a posterior sample ``x ~ q_k(x | y)`` of training measurements with the current prior
-  ``q_k``: moment-matching posterior sampling (:func:`ambient_dcs.guidance.mmps_denoiser`; the linear
+  ``q_k``: moment-matching posterior sampling (:func:`ambient_dcs.sampling.mmps_denoiser`; the linear
   system by ``cg_iterations`` conjugate-gradient steps through ``forward`` / ``adjoint``; Rozet et al.
   use 1) inside EDM's sampler with ``posterior_steps`` noise levels;
 * **M**: train the denoiser on those samples (EDM's loss, as :class:`DiffusionPrior`);
 
 starting from a **Gaussian prior** fitted to the measurements by the same EM with the Gaussian's exact
-denoiser (:func:`~ambient_dcs.models.diffusion.gaussian_denoise`): ``gaussian_laps`` laps, each
+denoiser (:func:`~ambient_dcs.sampling.gaussian_denoise`): ``gaussian_laps`` laps, each
 ending with the mean and covariance of the lap's posterior samples, from ``N(½, σ_d² I)``.
 
 **Schedule on the trainer contract** (one ``train_step`` is one optimizer step, so checkpoints,
@@ -46,12 +46,13 @@ import numpy as np
 import tensorflow as tf
 
 import measurements
+from measurements.validation import check_int
 
-from ..guidance import mmps_denoiser
+from ..sampling.edm import SAMPLERS, noise_levels, run_sampler, sampler_noise, sampler_start
+from ..sampling.gaussian import GaussianPrior, gaussian_denoise
+from ..sampling.guidance import mmps_denoiser
 from ..training.distribute import gather_replicas
-from .base import _check_int
-from .diffusion import (SAMPLERS, DiffusionPrior, GaussianPrior, gaussian_denoise, measurement_batch, noise_levels,
-                        noise_std_of, run_sampler)
+from .diffusion import DiffusionPrior, measurement_batch
 
 __all__ = ["DiffusionEM"]
 
@@ -87,14 +88,14 @@ class DiffusionEM(DiffusionPrior):
             raise ValueError(f"{owner}: expected a linear measurements.Operator (blur, projection, super-resolution, "
                              f"masks); received {type(operator).__name__}"
                              f"{'' if not isinstance(operator, measurements.Operator) else ', which is not linear'}.")
-        noise_std = noise_std_of(operator)
+        noise_std = measurements.noise_std_of(operator)
         super().__init__(network, sigma_data=sigma_data, p_mean=p_mean, p_std=p_std, sigma_min=sigma_min,
                          sigma_max=sigma_max, seed=seed, **kwargs)
-        self.pool = _check_int(pool, owner, "pool", 1)
-        self.gaussian_laps = _check_int(gaussian_laps, owner, "gaussian_laps", 0)
-        self.e_every = _check_int(e_every, owner, "e_every", 1)
-        self.posterior_steps = _check_int(posterior_steps, owner, "posterior_steps", 1)
-        self.cg_iterations = _check_int(cg_iterations, owner, "cg_iterations", 1)
+        self.pool = check_int(pool, owner, "pool", 1)
+        self.gaussian_laps = check_int(gaussian_laps, owner, "gaussian_laps", 0)
+        self.e_every = check_int(e_every, owner, "e_every", 1)
+        self.posterior_steps = check_int(posterior_steps, owner, "posterior_steps", 1)
+        self.cg_iterations = check_int(cg_iterations, owner, "cg_iterations", 1)
         if sampler not in SAMPLERS:
             raise ValueError(f"{owner}: expected sampler in {list(SAMPLERS)}; received {sampler!r}.")
         self.sampler = sampler
@@ -148,13 +149,10 @@ class DiffusionEM(DiffusionPrior):
         """Fits the initial Gaussian prior to measurements by ``laps`` laps of EM before training.
 
         Each lap draws one posterior sample of every measurement under the current Gaussian (MMPS with
-        its exact denoiser, as the E-step) and refits the mean and covariance to them. Cheap next to
-        the network (matrix products of the image size) and on all the measurements at once, so the
-        network's first lap can start from a fitted Gaussian instead of ``N(½, σ_d² I)`` (Rozet et al.
-        also fit the Gaussian by EM before the first lap); the Gaussian laps of the training then go on
-        from it. It converges where the measurements are informative (masks with little noise); with
-        blur + noise 0.5 and a sampler of few noise levels it does not (measured: the clipped samples'
-        mean drifts), so :func:`ambient_dcs.train_diffusion_prior` does not call it.
+        its exact denoiser, as the E-step) and refits the mean and covariance to them, so the network's
+        first lap can start from a fitted Gaussian instead of ``N(½, σ_d² I)`` (Rozet et al. also fit
+        the Gaussian by EM before the first lap); the Gaussian laps of the training then go on from it.
+        Where it converges and where it does not: ``docs/results/lab_notes.md``.
 
         Args:
             y, theta: the training measurements ``(N, …)`` and their θ (arrays).
@@ -165,7 +163,7 @@ class DiffusionEM(DiffusionPrior):
         Returns:
             ``self``.
         """
-        laps = _check_int(laps, type(self).__name__, "laps", 1)
+        laps = check_int(laps, type(self).__name__, "laps", 1)
         y = np.asarray(y, np.float32)
         theta = {k: np.asarray(v) for k, v in (theta or {}).items()}
         sigmas = noise_levels(self.posterior_steps, self.sigma_min, self.sigma_max)
@@ -181,8 +179,7 @@ class DiffusionEM(DiffusionPrior):
             parts = []
             for lo in range(0, len(y), int(batch_size)):
                 b = len(y[lo:lo + batch_size])
-                start = 0.5 + sigmas[0] * rng.standard_normal((b, *self.image_shape)).astype(np.float32)
-                noise = rng.standard_normal((self.posterior_steps, b, *self.image_shape)).astype(np.float32)
+                start, noise = sampler_noise(rng, (b, *self.image_shape), sigmas, self.posterior_steps)
                 parts.append(sample(tf.constant(y[lo:lo + b]), {k: tf.constant(v[lo:lo + b]) for k, v in theta.items()},
                                     tf.constant(start), tf.constant(noise)))
             mean, vectors, eigenvalues = self._refit_gaussian(tf.concat(parts, 0))
@@ -200,7 +197,7 @@ class DiffusionEM(DiffusionPrior):
         n = tf.shape(y)[0]
         sigmas = noise_levels(self.posterior_steps, self.sigma_min, self.sigma_max)
         seeds = tf.random.experimental.stateless_split(seed, 2)
-        start = 0.5 + float(sigmas[0]) * self._noise(tf.zeros(tf.concat([[n], self.image_shape], 0)), seeds[0])
+        start = sampler_start(self._noise(tf.zeros(tf.concat([[n], self.image_shape], 0)), seeds[0]), float(sigmas[0]))
         noise = self.global_draw(lambda rows: tf.random.stateless_normal(
             tf.concat([tf.reshape(rows, [1]), [self.posterior_steps], self.image_shape], 0), seeds[1]), n)
         noise = tf.transpose(noise, [1, 0, 2, 3, 4])
@@ -224,7 +221,7 @@ class DiffusionEM(DiffusionPrior):
     def train_step(self, data):
         self._require_compiled()
         y, theta = measurement_batch(data, type(self).__name__)
-        seeds = self.step_seeds(4)
+        seeds = self.step_seeds("posterior", "pool_rows", "sigma", "noise")
         written = tf.convert_to_tensor(self.rows_written)
         gaussian_rows = self.gaussian_laps * self.pool
         gaussian = written < gaussian_rows
@@ -234,7 +231,7 @@ class DiffusionEM(DiffusionPrior):
         # E: this step's measurements, sampled on every replica and gathered, go to the next rows of
         # the ring. Branches compute only; the all-gather and the writes stay outside tf.cond (a
         # synchronisation point inside control flow is not allowed under tf.distribute).
-        local = tf.cond(e_step, lambda: self._posterior_samples(y, theta, seeds[0], gaussian),
+        local = tf.cond(e_step, lambda: self._posterior_samples(y, theta, seeds["posterior"], gaussian),
                         lambda: tf.zeros(tf.concat([tf.shape(y)[:1], self.image_shape], 0)))
         rows = gather_replicas(local)
 
@@ -259,7 +256,7 @@ class DiffusionEM(DiffusionPrior):
         # M: one denoiser step on a batch drawn from the filled part of the pool.
         filled = tf.cast(tf.minimum(written_now, self.pool), tf.int32)
         index = self.global_draw(lambda rows: tf.random.stateless_uniform(
-            tf.reshape(rows, [1]) if tf.is_tensor(rows) else [rows], seeds[1], minval=0, maxval=filled,
+            tf.reshape(rows, [1]) if tf.is_tensor(rows) else [rows], seeds["pool_rows"], minval=0, maxval=filled,
             dtype=tf.int32), tf.shape(y)[0])
-        loss = self._denoising_step(tf.gather(pool, index), seeds[2:])
+        loss = self._denoising_step(tf.gather(pool, index), seeds["sigma"], seeds["noise"])
         return self.track(loss=loss, laps=tf.cast(written_now, tf.float32) / self.pool)

@@ -12,13 +12,14 @@ trained on, so no clean signal is ever needed:
   ``weight · mean E(z_T)`` (normalised per measurement entry) is added to the generator loss; the
   gradient flows through the unrolled steps to ``G`` and to the learned step size ``s = exp(log s)``.
 
-:class:`LearnedLatentReconstructor` then reconstructs with those ``T`` steps (a few restarts as a
-batch dimension, the best kept by measurement error): the fast path.
+:class:`~ambient_dcs.reconstruction.LearnedLatentReconstructor` then reconstructs with those ``T``
+steps (a few restarts as a batch dimension, the best kept by measurement error): the fast path.
 
 Example:
     >>> gan = AmbientGANWithInversion(G, D, op, latent_steps=3, latent_distribution="normal", seed=0)
     >>> gan.compile(); gan.fit(measurement_dataset, epochs=10)
-    >>> rec = gan.reconstructor(restarts=4).reconstruct(y, theta)       # T steps per image
+    >>> fast = LearnedLatentReconstructor.from_trainer(gan, restarts=4)
+    >>> rec = fast.reconstruct(y, theta)                                  # T steps per image
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from measurements.validation import check_int
+
 from ..latent import PROJECTIONS, optimise_latents
-from ..reconstruction.learned import LearnedLatentReconstructor
 from .ambientgan import AmbientGAN
 
 __all__ = ["AmbientGANWithInversion"]
@@ -65,7 +67,7 @@ class AmbientGANWithInversion(AmbientGAN):
     ``step_size`` is the current ``s``.
     """
 
-    _extra_seeds = 1
+    _extra_draws = ("inversion_z",)
     _extra_metric_names = ("inversion",)
 
     def __init__(self, generator, discriminator, operator, latent_steps=3, inversion_weight=1.0, step_size=0.01,
@@ -73,9 +75,7 @@ class AmbientGANWithInversion(AmbientGAN):
         if kwargs.get("mode", "ambient") != "ambient":
             raise ValueError(f"AmbientGANWithInversion: the learned inversion fits real measurements, so mode must "
                              f"be 'ambient'; received mode={kwargs['mode']!r}.")
-        if isinstance(latent_steps, bool) or not isinstance(latent_steps, (int, np.integer)) or latent_steps < 1:
-            raise ValueError(f"AmbientGANWithInversion: expected latent_steps to be an integer >= 1; "
-                             f"received {latent_steps!r}.")
+        latent_steps = check_int(latent_steps, "AmbientGANWithInversion", "latent_steps", 1)
         for name, value in (("inversion_weight", inversion_weight), ("step_size", step_size)):
             if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"AmbientGANWithInversion: expected {name} > 0; received {value!r}.")
@@ -108,7 +108,7 @@ class AmbientGANWithInversion(AmbientGAN):
                 f"AmbientGANWithInversion: {type(self.operator).__name__} is random, so measurement batches "
                 f"need their θ for the inversion loss: {{'y': y, 'theta': {{{', '.join(map(repr, self.operator.theta_keys))}: ...}}}}.")
         theta = {k: theta[k] for k in self.operator.theta_keys} if self.operator.is_random else {}
-        z0 = self.training_latent(n, seeds[0])
+        z0 = self.training_latent(n, seeds["inversion_z"])
 
         def error_fn(z):
             x = self.generator(z, training=True)
@@ -119,12 +119,6 @@ class AmbientGANWithInversion(AmbientGAN):
         error = tf.reduce_mean(error_fn(z)) / self._entries
         self.track(inversion=error)
         return self.inversion_weight * tf.cast(error, "float32")
-
-    def reconstructor(self, restarts=4, batch_size=256, seed=0):
-        """The fast path: a :class:`LearnedLatentReconstructor` with this model's T, s and projection."""
-        return LearnedLatentReconstructor(
-            self.generator, self.operator, steps=self.latent_steps, step_size=self.step_size, project=self.project,
-            restarts=restarts, latent_distribution=self.latent_distribution, batch_size=batch_size, seed=seed)
 
     def settings(self):
         return dict(super().settings(), latent_steps=self.latent_steps, inversion_weight=self.inversion_weight,

@@ -1,4 +1,5 @@
-"""GAN losses shared by the trainers (AmbientGAN, CS-GAN, CS-SGAN).
+"""Losses shared by the trainers: the GAN losses (AmbientGAN, CS-GAN, CS-SGAN) and the diffusion
+denoising losses (EDM's, Ambient Diffusion's further corruption).
 
 A discriminator here returns *scores*: one unbounded value per example (a WGAN critic value or
 a logit). Each loss is a small object with two functions of the scores of a batch:
@@ -29,7 +30,8 @@ from typing import Callable
 
 import tensorflow as tf
 
-__all__ = ["GANLoss", "GAN_LOSSES", "gradient_penalty", "real_logit", "sigmoid_ce"]
+__all__ = ["GANLoss", "GAN_LOSSES", "gradient_penalty", "real_logit", "sigmoid_ce", "denoising_loss",
+           "ambient_loss"]
 
 
 def sigmoid_ce(logits, label):
@@ -102,3 +104,49 @@ def gradient_penalty(score_fn, real, fake, alpha):
     squares = tf.add_n([tf.reduce_sum(tf.reshape(tf.square(tf.cast(g, "float32")), [tf.shape(g)[0], -1]), axis=1)
                         for g in grads])
     return tf.reduce_mean(tf.square(tf.sqrt(squares + 1e-12) - 1.0))
+
+
+def denoising_loss(denoise, x, noisy, sigma, weight):
+    """EDM's denoising loss of a batch: the batch mean of ``λ(σ) · mean_pixels (D(x_σ; σ) − x)²``.
+
+    Args:
+        denoise: ``(x_σ, σ) → D`` (the network in training mode).
+        x: clean images ``(N, H, W, C)``.
+        noisy: ``x_σ = x + σ n`` ``(N, H, W, C)``.
+        sigma: ``(N, 1, 1, 1)`` noise levels.
+        weight: ``λ(σ)`` ``(N, 1, 1, 1)``.
+
+    Returns:
+        The scalar loss.
+    """
+    err = tf.reduce_mean(tf.square(denoise(noisy, sigma) - x), axis=[1, 2, 3])
+    return tf.reduce_mean(tf.reshape(weight, [-1]) * err)
+
+
+def ambient_loss(denoise, x_observed, kept, further_kept, sigma, noise, weight, measurement_std=0.0,
+                 held_out_only=False):
+    """Ambient Diffusion's further-corruption loss for one batch (:class:`~ambient_dcs.models.AmbientDiffusion`).
+
+    Args:
+        denoise: ``(x, σ, condition) → D``.
+        x_observed: ``(N, H, W, C)``: the measured pixels in image units (zeros where not kept).
+        kept: ``A`` ``(N, H, W, C)`` in {0, 1}: the pixels the measurement kept.
+        further_kept: ``Ã = A ⊙ B``: the pixels the network sees.
+        sigma: ``(N, 1, 1, 1)`` diffusion noise levels (≥ ``measurement_std``).
+        noise: ``(N, H, W, C)`` standard normals.
+        weight: the loss weight, ``(N, 1, 1, 1)`` (EDM's ``λ(σ)``) or per pixel ``(N, H, W, C)``.
+        measurement_std: σ_y in image units (a float or scalar tensor): the input's noise already in
+            ``x_observed``; only ``√(σ² − σ_y²)`` more is added.
+        held_out_only: take the loss on ``A ⊙ (1 − B)`` only (for noisy measurements: pixels whose
+            noise the input has not seen).
+
+    Returns:
+        The scalar loss: the batch mean of ``Σ target ⊙ weight ⊙ (D − x)² / Σ target``.
+    """
+    extra = tf.sqrt(tf.maximum(tf.square(sigma) - measurement_std ** 2, 0.0))
+    x_sigma = x_observed + extra * noise
+    estimate = denoise(further_kept * x_sigma, sigma, further_kept)
+    target = kept * (1.0 - further_kept) if held_out_only else kept
+    per_example = (tf.reduce_sum(target * weight * tf.square(estimate - x_observed), axis=[1, 2, 3])
+                   / tf.maximum(tf.reduce_sum(target, axis=[1, 2, 3]), 1.0))
+    return tf.reduce_mean(per_example)

@@ -1,8 +1,8 @@
 """Pretrained priors, trained by the project on the embedded data and cached on disk.
 
 The cache lives in ``$AMBIENT_DCS_CACHE`` (default ``~/.cache/ambient-dcs``). Files are written
-atomically (a temporary file, then ``os.replace``), so an interrupted run never leaves a corrupt
-cache, and two processes training the same prior at once both end with a valid file.
+atomically (:mod:`ambient_dcs._files`), so an interrupted run never leaves a corrupt cache, and two
+processes training the same prior at once both end with a valid file.
 
 Example:
     >>> from ambient_dcs.models import mnist_vae_prior
@@ -12,39 +12,28 @@ Example:
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from measurements.validation import check_int
+
+from .._files import cache_dir, save_keras, write_json
 from ..data.datasets import as_tf_dataset, load_dataset
 from ..networks import vae_decoder, vae_encoder
 from .vae import VAE
 
-__all__ = ["cache_dir", "mnist_vae_prior", "train_mnist_vae", "DEFAULT_VAE_EPOCHS"]
+__all__ = ["mnist_vae_prior", "train_mnist_vae", "DEFAULT_VAE_EPOCHS"]
 
 #: Default epochs of the MNIST VAE prior on the 4,000 embedded training digits (batch 100, so
-#: 40 steps per epoch). Chosen by measurement: see ``mnist_vae_prior``.
+#: 40 steps per epoch), chosen by measurement (``docs/results/lab_notes.md``).
 DEFAULT_VAE_EPOCHS = 100
 
 
-def cache_dir() -> Path:
-    """The cache folder, ``$AMBIENT_DCS_CACHE`` or ``~/.cache/ambient-dcs``, created on demand."""
-    path = Path(os.environ.get("AMBIENT_DCS_CACHE", "~/.cache/ambient-dcs")).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _check_epochs_seed(epochs, seed):
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"expected epochs to be a positive int; received {epochs!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"expected seed to be a non-negative int; received {seed!r}.")
-    return int(epochs), int(seed)
+def _check_epochs_seed(epochs, seed, owner):
+    return check_int(epochs, owner, "epochs", 1), check_int(seed, owner, "seed", 0)
 
 
 class _EpochProgress(keras.callbacks.Callback):
@@ -84,7 +73,7 @@ def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1
         ``test_loss`` (loss on the 1,000 held-out digits), ``test_mse_per_pixel`` (of the
         reconstructions ``decoder(mu(x))`` of the held-out digits) and ``train_seconds``.
     """
-    epochs, seed = _check_epochs_seed(epochs, seed)
+    epochs, seed = _check_epochs_seed(epochs, seed, "train_mnist_vae")
     s_enc, s_dec, s_eps, s_data = (int(s) & 0x7FFFFFFF for s in np.random.SeedSequence(seed).generate_state(4))
     x_train = load_dataset("mnist-embedded", "train")
     x_test = load_dataset("mnist-embedded", "test")
@@ -112,17 +101,6 @@ def train_mnist_vae(epochs=DEFAULT_VAE_EPOCHS, seed=0, batch_size=100, verbose=1
     return vae, info
 
 
-def _atomic_write(path: Path, write):
-    """Calls ``write(tmp_path)`` then renames ``tmp_path`` to ``path`` (same folder)."""
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{time.time_ns()}.tmp{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1, strategy=None):
     """The decoder of a VAE trained on the embedded MNIST digits: a generator ``z → x``.
 
@@ -130,13 +108,9 @@ def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1, st
     ``cache_dir()/mnist_vae_decoder_e{epochs}_s{seed}.keras`` (with a ``.json`` of the training
     numbers next to it); later calls load the file with ``keras.saving.load_model``.
 
-    The original (CSGM ``mnist-vae``) trained 100 epochs on 60,000 digits (60,000 steps of 100).
-    On the 4,000 embedded digits more steps do not help: measured with seed 0, the held-out loss
-    (1,000 test digits) is lowest after 75-100 epochs (113.3-113.5 nats/image; 124.8 after 25,
-    115.1 after 50) and the held-out reconstruction MSE is lowest after 100-150 epochs (0.0168 per
-    pixel); from 150 epochs on both get worse (117.5 and 0.0174 after 200) while the training loss
-    keeps falling (the digits are being memorised). The default, ``DEFAULT_VAE_EPOCHS`` = 100
-    epochs (4,000 steps), takes about 1-2 minutes on 2 CPU cores.
+    The original (CSGM ``mnist-vae``) trained 100 epochs on 60,000 digits; on the 4,000 embedded
+    digits the default, :data:`DEFAULT_VAE_EPOCHS`, is where the held-out loss stops improving
+    (``docs/results/lab_notes.md``).
 
     Args:
         epochs: training epochs (part of the cache key).
@@ -149,7 +123,7 @@ def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1, st
         A functional ``keras.Model``: ``z (N, 20)`` → images ``(N, 28, 28, 1)`` in [0, 1];
         draw ``z ~ N(0, I)`` to sample.
     """
-    epochs, seed = _check_epochs_seed(epochs, seed)
+    epochs, seed = _check_epochs_seed(epochs, seed, "mnist_vae_prior")
     path = cache_dir() / f"mnist_vae_decoder_e{epochs}_s{seed}.keras" if cache else None
     if path is not None and path.exists():
         if verbose:
@@ -162,8 +136,8 @@ def mnist_vae_prior(epochs=DEFAULT_VAE_EPOCHS, seed=0, cache=True, verbose=1, st
     vae, info = train_mnist_vae(epochs=epochs, seed=seed, verbose=verbose, strategy=strategy)
     decoder = vae.generator
     if path is not None:
-        _atomic_write(path, decoder.save)
-        _atomic_write(path.with_suffix(".json"), lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+        save_keras(decoder, path)
+        write_json(path.with_suffix(".json"), info)
         if verbose:
             print(f"Saved the MNIST VAE prior to {path}")
     return decoder

@@ -15,7 +15,6 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from ..training.distribute import scale_loss
 from .base import GenerativeTrainer
 
 __all__ = ["VAE"]
@@ -129,11 +128,7 @@ class VAE(GenerativeTrainer):
     def train_step(self, data):
         self._require_compiled()
         x = self._images(data)
-        with tf.GradientTape() as tape:
-            loss, reconstruction, kl = self.compute_losses(x, training=True)
-            scaled = scale_loss(loss, self.optimizer)  # inside the tape, so it is differentiated
-        weights = self.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, weights), weights))
+        loss, reconstruction, kl = self.apply_loss("optimizer", lambda: self.compute_losses(x, training=True))
         return self.track(loss=loss, reconstruction=reconstruction, kl=kl)
 
     def test_step(self, data):

@@ -42,6 +42,8 @@ import math
 import keras
 import numpy as np
 
+from measurements.validation import check_int
+
 __all__ = [
     "mnist_wgan_generator",
     "conv_critic",
@@ -69,9 +71,7 @@ class _Seeds:
     """Distinct, reproducible initialiser seeds derived from one model seed (None → None)."""
 
     def __init__(self, seed):
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-            raise ValueError(f"expected seed to be None or a non-negative int; received {seed!r}.")
-        self.seed = None if seed is None else int(seed)
+        self.seed = None if seed is None else check_int(seed, "network builder", "seed", 0)
         self._count = 0
 
     def __call__(self):
@@ -93,9 +93,7 @@ def _image_shape(shape, what):
 
 
 def _positive_int(value, what, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what}: expected {name} to be a positive int; received {value!r}.")
-    return int(value)
+    return check_int(value, what, name, 1)
 
 
 def _hidden(hidden, what):
@@ -189,7 +187,7 @@ def mnist_wgan_generator(latent_dim=128, image_shape=(28, 28, 1), seed=None, wid
             (Glorot-uniform kernel, bias ``RESIZE_OUTPUT_BIAS`` = −2, sigmoid ≈ 0.12):
             started at 0.5 grey with He initialisation, a critic that sees noisy blurred digits
             first pushes the brightness down so hard that the sigmoid saturates at 0 and every
-            sample stays black (measured: all-black samples after 500 steps with blur + noise 0.5).
+            sample stays black (``docs/results/lab_notes.md``).
 
     Shapes:
         input ``(N, latent_dim)``, output ``(N, H, W, C)`` float32 in [0, 1].
@@ -578,8 +576,7 @@ def vector_discriminator(measurement_dim, theta_dim=0, hidden=(100, 100), seed=N
     """
     what = "vector_discriminator"
     measurement_dim = _positive_int(measurement_dim, what, "measurement_dim")
-    if isinstance(theta_dim, bool) or not isinstance(theta_dim, (int, np.integer)) or theta_dim < 0:
-        raise ValueError(f"{what}: expected theta_dim to be a non-negative int; received {theta_dim!r}.")
+    theta_dim = check_int(theta_dim, what, "theta_dim", 0)
     hidden = _hidden(hidden, what)
     seeds = _Seeds(seed)
 

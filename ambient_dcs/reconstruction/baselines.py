@@ -37,8 +37,10 @@ import sklearn.linear_model
 import tensorflow as tf
 
 import measurements
+from measurements.validation import check_int
 
-from .base import Reconstruction, Reconstructor, measurement_error
+from .base import Reconstructor
+from .result import Reconstruction, measurement_error
 
 BASES = ("pixel", "dct", "wavelet")
 
@@ -209,8 +211,7 @@ class Lasso(_SparseRecovery):
             self.alpha = float(alpha)
             if not self.alpha >= 0:
                 raise ValueError(f"Lasso: expected alpha >= 0 or 'discrepancy'; received {alpha!r}.")
-        if not (isinstance(path_per_decade, (int, np.integer)) and path_per_decade >= 0):
-            raise ValueError(f"Lasso: expected path_per_decade to be an integer >= 0; received {path_per_decade!r}.")
+        path_per_decade = check_int(path_per_decade, "Lasso", "path_per_decade", 0)
         self.alpha_ = None if self.alpha == "discrepancy" else self.alpha
         self.noise_std = None if noise_std is None else float(noise_std)
         self.alpha_grid = tuple(sorted(float(a) for a in alpha_grid))
@@ -287,9 +288,7 @@ class OMP(_SparseRecovery):
 
     def __init__(self, operator, basis="pixel", sparsity=50, wavelet="db1", image_shape=None, batch_size=256):
         super().__init__(operator, basis, wavelet, image_shape, batch_size)
-        if not isinstance(sparsity, (int, np.integer)) or sparsity < 1:
-            raise ValueError(f"OMP: expected sparsity to be an integer >= 1; received {sparsity!r}.")
-        self.sparsity = int(sparsity)
+        self.sparsity = check_int(sparsity, "OMP", "sparsity", 1)
 
     def _solver(self, m):
         return sklearn.linear_model.OrthogonalMatchingPursuit(n_nonzero_coefs=min(self.sparsity, m), fit_intercept=False)
@@ -372,6 +371,4 @@ def _image_shape(owner, image_shape, required=True):
 
 
 def _batch_size(owner, batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"{type(owner).__name__}: expected batch_size to be an integer >= 1; received {batch_size!r}.")
-    return int(batch_size)
+    return check_int(batch_size, type(owner).__name__, "batch_size", 1)

@@ -18,14 +18,33 @@ Example:
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from measurements.validation import check_int
+
 from ..latent import OPTIMIZERS, minimise_latents
-from .base import LatentReconstructor, Reconstruction, dense_only, image_shape_of
+from .base import LatentReconstructor
+from .result import Reconstruction, image_shape_of
 
 MEASUREMENT_LOSSES = ("l2", "l1+l2")
 SELECTIONS = ("measurement", "loss")
+
+
+def dense_only(model):
+    """Whether a Keras model's layers are all dense / elementwise / reshaping (no convolution, no
+    resampling): where XLA pays on a CPU for CSGM's loop."""
+    plain = (keras.layers.Dense, keras.layers.Activation, keras.layers.Reshape, keras.layers.Flatten,
+             keras.layers.InputLayer, keras.layers.LeakyReLU, keras.layers.ReLU, keras.layers.BatchNormalization,
+             keras.layers.Dropout)
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            if not dense_only(layer):
+                return False
+        elif not isinstance(layer, plain):
+            return False
+    return True
 
 
 class CSGM(LatentReconstructor):
@@ -50,10 +69,8 @@ class CSGM(LatentReconstructor):
         batch_size: images optimised together (× restarts rows); the last batch is padded so one
             graph serves every batch.
         jit_compile: compile the optimisation loop with XLA: ``True``, ``False``, or ``"auto"``
-            (default): XLA for generators made only of dense layers, where it is faster (MNIST VAE
-            prior on the 2-core CPU: 94 % of the matmul peak with XLA, 78 % without), not for
-            convolutional ones, where it was measured slower (2.5× for the main job's generator);
-            see ``docs/results/benchmarks.md``.
+            (default): XLA for generators made only of dense layers, where it was measured faster on
+            a CPU, not for convolutional ones, where it was slower (``docs/results/benchmarks.md``).
         keep_samples: also return the images of every restart as ``samples`` ``(N, R, H, W, C)``
             (R times the memory of ``x``; off by default). The per-pixel ``std`` over the restarts
             is always returned when ``restarts > 1``: the images of all restarts are made anyway
@@ -70,10 +87,8 @@ class CSGM(LatentReconstructor):
             raise ValueError(f"CSGM: expected measurement_loss in {MEASUREMENT_LOSSES}; received {measurement_loss!r}.")
         if select not in SELECTIONS:
             raise ValueError(f"CSGM: expected select in {SELECTIONS}; received {select!r}.")
-        for name, value in (("steps", steps), ("restarts", restarts), ("batch_size", batch_size)):
-            if not isinstance(value, (int, np.integer)) or value < (0 if name == "steps" else 1):
-                raise ValueError(f"CSGM: expected {name} to be an integer >= {0 if name == 'steps' else 1}; "
-                                 f"received {value!r}.")
+        steps, restarts = check_int(steps, "CSGM", "steps", 0), check_int(restarts, "CSGM", "restarts", 1)
+        batch_size = check_int(batch_size, "CSGM", "batch_size", 1)
         if not isinstance(keep_samples, (bool, np.bool_)):
             raise ValueError(f"CSGM: expected keep_samples True or False; received {keep_samples!r}.")
         self.generator = generator

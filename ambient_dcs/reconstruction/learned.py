@@ -5,9 +5,8 @@ A generator trained together with a short unrolled latent optimisation (``DeepCo
 
 Example:
     >>> rec = LearnedLatentReconstructor(G, op, steps=3, step_size=0.5, restarts=4).reconstruct(y, theta)
-    >>> # DCS's own reconstruction: one start z₀ ~ N(0, I) per image, its projection and learned step size
-    >>> LearnedLatentReconstructor(dcs.generator, dcs.operator, steps=dcs.latent_steps, step_size=dcs.step_size(),
-    ...                            project=dcs.project, restarts=1, seed=0).reconstruct(y)
+    >>> # DCS's own reconstruction: one start z₀ ~ N(0, I) per image, its T, projection and learned step size
+    >>> LearnedLatentReconstructor.from_trainer(dcs).reconstruct(y)
 """
 
 from __future__ import annotations
@@ -15,8 +14,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from measurements.validation import check_int
+
 from ..latent import PROJECTIONS, optimise_latents
-from .base import LatentReconstructor, Reconstruction, image_shape_of
+from .base import LatentReconstructor
+from .result import Reconstruction, image_shape_of
 
 __all__ = ["LearnedLatentReconstructor"]
 
@@ -65,12 +67,8 @@ class LearnedLatentReconstructor(LatentReconstructor):
                              f"received {latent_distribution!r}.")
         if project not in PROJECTIONS:
             raise ValueError(f"{owner}: expected project in {PROJECTIONS}; received {project!r}.")
-        for what, value in (("steps", steps), ("restarts", restarts), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if what == "steps" else 1):
-                raise ValueError(f"{owner}: expected {what} to be a non-negative integer "
-                                 f"(restarts and batch_size >= 1); received {value!r}.")
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"{owner}: expected seed to be an integer >= 0; received {seed!r}.")
+        steps, restarts = check_int(steps, owner, "steps", 0), check_int(restarts, owner, "restarts", 1)
+        batch_size, seed = check_int(batch_size, owner, "batch_size", 1), check_int(seed, owner, "seed", 0)
         if not np.isfinite(float(step_size)):
             raise ValueError(f"{owner}: expected a finite step_size; received {step_size!r}.")
         self.generator, self.operator = generator, operator
@@ -85,6 +83,37 @@ class LearnedLatentReconstructor(LatentReconstructor):
         # count the traces of several reconstructors as retracing of one function.
         self._solve = tf.function(lambda y, theta, z0: self._solve_images(y, theta, z0), jit_compile=jit_compile,
                                   reduce_retracing=True)
+
+    @classmethod
+    def from_trainer(cls, model, restarts=1, seed=0, batch_size=256, **kwargs):
+        """The fast path of a model trained with a learned latent optimisation.
+
+        Reads, by duck typing, ``model.generator``, ``model.operator``, ``model.latent_steps`` (T),
+        ``model.step_size`` (the learned ``s``: a float or a method returning it), ``model.project``
+        and ``model.latent_distribution`` — what :class:`~ambient_dcs.models.DeepCompressedSensing`
+        and :class:`~ambient_dcs.models.AmbientGANWithInversion` have after training.
+
+        Args:
+            model: the trained model.
+            restarts, seed, batch_size, **kwargs: as the constructor (``restarts=1``: DCS's own
+                reconstruction, one start ``z₀`` per image).
+
+        Example:
+            >>> fast = LearnedLatentReconstructor.from_trainer(dcs)
+            >>> rec = fast.reconstruct(dcs.measure(x_test))
+        """
+        missing = [a for a in ("generator", "operator", "latent_steps", "step_size", "project")
+                   if not hasattr(model, a)]
+        if missing:
+            raise ValueError(f"LearnedLatentReconstructor.from_trainer: expected a model trained with a learned "
+                             f"latent optimisation (DeepCompressedSensing, AmbientGANWithInversion); "
+                             f"{type(model).__name__} has no {', '.join(missing)}.")
+        step_size = model.step_size() if callable(model.step_size) else model.step_size
+        kwargs.setdefault("name", f"{type(model).__name__} fast path")
+        return cls(model.generator, model.operator, steps=model.latent_steps, step_size=step_size,
+                   project=model.project, restarts=restarts,
+                   latent_distribution=getattr(model, "latent_distribution", "normal"), batch_size=batch_size,
+                   seed=seed, **kwargs)
 
     @property
     def _owner(self):

@@ -14,7 +14,7 @@ A diffusion prior gives ``D(x_σ; σ) = E[x | x_σ]``. To sample ``p(x | y)`` fo
   the linear system solved by a few conjugate-gradient iterations through the operator's
   ``forward`` / ``adjoint`` and vector–Jacobian products of the denoiser (``V`` is symmetric for a
   denoiser that is a gradient field). Exact when the prior is Gaussian
-  (:class:`~ambient_dcs.models.diffusion.GaussianPrior`).
+  (:class:`~ambient_dcs.sampling.GaussianPrior`).
 * ``"dps"`` — diffusion posterior sampling (Chung et al., ICLR 2023): ``D − ζ ∇_{x_σ} ‖y − A D(x_σ)‖``.
 
 The per-pixel ``std`` of the K samples is the posterior uncertainty; CSGM's restarts give the same
@@ -33,11 +33,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..guidance import conjugate_gradient, dps_denoiser, mmps_denoiser
-from ..models.diffusion import SAMPLERS, noise_levels, noise_std_of, run_sampler
-from .base import Reconstruction, Reconstructor, measurement_error
+import measurements
+from measurements.validation import check_positive_int
 
-__all__ = ["PosteriorSampling", "METHODS", "mmps_denoiser", "dps_denoiser", "conjugate_gradient"]
+from ..sampling.edm import SAMPLERS, noise_levels, run_sampler, sampler_noise
+from ..sampling.guidance import dps_denoiser, mmps_denoiser
+from .base import Reconstructor
+from .result import Reconstruction, measurement_error
+
+__all__ = ["PosteriorSampling", "METHODS"]
 
 METHODS = ("mmps", "dps")
 
@@ -46,9 +50,10 @@ class PosteriorSampling(Reconstructor):
     """Reconstructs by sampling the posterior of a diffusion prior: ``K`` samples per measurement.
 
     Args:
-        prior: a trained :class:`~ambient_dcs.models.DiffusionPrior` or
-            :class:`~ambient_dcs.models.AmbientDiffusion` (or the path of one saved with
-            ``model.save``), or a :class:`~ambient_dcs.models.diffusion.GaussianPrior`.
+        prior: a denoiser prior: anything with ``denoiser(n, seed) → (x, σ) → D``, ``image_shape``,
+            ``sigma_min`` and ``sigma_max`` — a trained :class:`~ambient_dcs.models.DiffusionPrior`,
+            :class:`~ambient_dcs.models.AmbientDiffusion` or :class:`~ambient_dcs.models.DiffusionEM`
+            (or the path of one saved with ``model.save``), or a :class:`~ambient_dcs.sampling.GaussianPrior`.
         operator: the measurement operator, linear (its Gaussian noise, if any, is the likelihood's).
         samples: ``K`` posterior samples per measurement.
         method: ``"mmps"`` or ``"dps"``.
@@ -78,16 +83,14 @@ class PosteriorSampling(Reconstructor):
             raise ValueError(f"PosteriorSampling: expected method in {list(METHODS)}; received {method!r}.")
         if sampler not in SAMPLERS:
             raise ValueError(f"PosteriorSampling: expected sampler in {list(SAMPLERS)}; received {sampler!r}.")
-        for name, value in (("samples", samples), ("steps", steps), ("batch_size", batch_size),
-                            ("cg_iterations", cg_iterations)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"PosteriorSampling: expected {name} to be an integer >= 1; received {value!r}.")
+        self.samples, self.steps, self.cg_iterations, self.batch_size = (
+            check_positive_int(value, "PosteriorSampling", name) for name, value in (
+                ("samples", samples), ("steps", steps), ("cg_iterations", cg_iterations), ("batch_size", batch_size)))
         self.prior, self.operator, self.method, self.sampler = prior, operator, method, sampler
-        self.samples, self.steps, self.cg_iterations = int(samples), int(steps), int(cg_iterations)
-        self.dps_scale, self.batch_size, self.seed = float(dps_scale), int(batch_size), seed
+        self.dps_scale, self.seed = float(dps_scale), seed
         self.image_shape = tuple(prior.image_shape)
         operator.ensure_built(self.image_shape)
-        self.noise_var = max(noise_std_of(operator) ** 2, float(min_noise_var))
+        self.noise_var = max(measurements.noise_std_of(operator) ** 2, float(min_noise_var))
         self.sigmas = noise_levels(self.steps, prior.sigma_min, prior.sigma_max)
         self._graph = tf.function(self._sample_rows, reduce_retracing=True)
 
@@ -105,8 +108,7 @@ class PosteriorSampling(Reconstructor):
     def _reconstruct_batch(self, y, theta, state):
         b, k = int(y.shape[0]), self.samples
         rng = state["rng"]
-        start = 0.5 + self.sigmas[0] * rng.standard_normal((b, k, *self.image_shape)).astype(np.float32)
-        noise = rng.standard_normal((self.steps, b, k, *self.image_shape)).astype(np.float32)
+        start, noise = sampler_noise(rng, (b, k, *self.image_shape), self.sigmas, self.steps)
         mask_seed = tf.constant(rng.integers(2**31, size=2), tf.int64)
         rows = b * k
         repeat = lambda t: tf.repeat(t, k, axis=0)  # noqa: E731 (image-major rows: image i's K samples together)

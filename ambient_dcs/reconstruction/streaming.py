@@ -4,7 +4,7 @@ Shared by every :class:`~ambient_dcs.reconstruction.base.Reconstructor`. The fil
 checked first (:func:`~ambient_dcs.data.files.open_measurements`: its shapes, θ and one streamed
 NaN/Inf pass, then its fit to the reconstructor), so a bad file fails before any work and before
 ``out_dir`` is made. The batches are then reconstructed one after the other and every per-image
-field of the :class:`~ambient_dcs.reconstruction.base.Reconstruction` is appended to its own
+field of the :class:`~ambient_dcs.reconstruction.result.Reconstruction` is appended to its own
 ``.npy`` file (:class:`~ambient_dcs.data.files.NpyWriter`: a temporary file renamed when complete),
 so peak memory does not grow with the file. The latent-optimisation reconstructors (CSGM, the
 learned fast path) read through :func:`latent_file_batches` instead: ``tf.data`` prefetching, and
@@ -23,7 +23,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from .base import PER_IMAGE_FIELDS, _progress, batch_rows, check_reconstruction_inputs
+from .result import PER_IMAGE_FIELDS, batch_rows, check_reconstruction_inputs, progress_bar
 
 __all__ = ["reconstruct_file", "reconstruct_latent_file", "latent_file_batches", "open_for", "ResultWriter",
            "FILE_FIELDS"]
@@ -178,7 +178,7 @@ def reconstruct_file(reconstructor, source, out_dir, *, verbose=0, batches=None,
     state = reconstructor._begin(n)
     parts = batches(stream, state) if batches is not None else batches_of(reconstructor, stream, state)
     writer = ResultWriter(out_dir, n)
-    progress = _progress(n, verbose)
+    progress = progress_bar(n, verbose)
     try:
         for rec in parts:
             writer.append(rec)

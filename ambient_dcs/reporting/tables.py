@@ -9,11 +9,12 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 import pathlib
 import platform
+
+from .. import _files
 
 
 def prepare_output_dir(path):
@@ -58,10 +59,7 @@ def write_json(data, path):
     """Writes ``data`` as indented JSON (NumPy scalars converted), atomically."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
-    os.replace(tmp, path)
-    return path
+    return _files.write_json(path, data, default=lambda o: o.item() if hasattr(o, "item") else str(o))
 
 
 def machine_description():

@@ -10,14 +10,14 @@ trains through :func:`train`, and so do :func:`ambient_dcs.train_prior` and the 
 * the same call with the same ``out_dir`` after a crash or ``kill -9`` resumes from the last
   checkpoint *at the same position in the data*, so the final weights equal an uninterrupted run's
   (for a deterministic dataset: seeded shuffling); a finished run is not trained again;
-* a NaN/Inf loss stops the run and raises :class:`~ambient_dcs.training.callbacks.TrainingDiverged`;
+* a NaN/Inf loss stops the run and raises :class:`~ambient_dcs.training.callbacks.divergence.TrainingDiverged`;
   the last good checkpoint is kept (a non-finite state is never saved);
 * models with a generator get PNG sample grids in ``out_dir/samples`` (fixed latents, and their
   measurements for trainers with an operator), every run gets TensorBoard scalars in ``out_dir/logs``
   and a progress bar.
 
 Keras' ``TerminateOnNaN`` watches ``loss`` only, while GAN trainers log ``d_loss`` / ``g_loss``:
-the :class:`~ambient_dcs.training.callbacks.DivergenceGuard` watches every logged value instead.
+the :class:`~ambient_dcs.training.callbacks.divergence.DivergenceGuard` watches every logged value instead.
 ``tf.data`` autotuning is switched off for the training stream: with it on, about half of the short
 ``fit`` calls measured on TF 2.21 blocked 3-5 s after training while the iterator shut down
 (``benchmarks/train_overhead.py`` measures it).
@@ -39,26 +39,13 @@ import time
 import keras
 import tensorflow as tf
 
-from measurements.validation import check_positive_int
+from measurements.validation import check_int, check_positive_int
 
-from .callbacks import DivergenceGuard, SampleGrid, StepBackupAndRestore, TrainingDiverged, tensorboard
+from .callbacks.checkpoint import read_backup_metadata
+from .callbacks.divergence import TrainingDiverged
+from .callbacks.standard import standard_callbacks
 
-__all__ = ["train", "StopAtStep"]
-
-
-class StopAtStep(keras.callbacks.Callback):
-    """Stops ``fit`` once the model has done ``steps`` training steps (its first optimizer's iterations)."""
-
-    def __init__(self, steps, start=0):
-        super().__init__()
-        self.steps = int(steps)
-        self._step = int(start)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step += max(int(getattr(self.model, "steps_per_execution", 1) or 1), 1)
-        if self._step >= self.steps:
-            self.model.stop_training = True
-
+__all__ = ["train"]
 
 #: Steps of a Keras epoch of :func:`train` (one progress line, sample grid and TensorBoard point each),
 #: rounded to a multiple of the checkpoint interval.
@@ -85,8 +72,7 @@ def _check_train_inputs(model, data, steps, checkpoint_every, seed):
     owner = "train"
     steps = check_positive_int(steps, owner, "steps")
     checkpoint_every = check_positive_int(checkpoint_every, owner, "checkpoint_every")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"{owner}: expected seed to be an integer >= 0; received {seed!r}.")
+    check_int(seed, owner, "seed", 0)
     if not isinstance(model, keras.Model) or not getattr(model, "optimizers", None):
         what = "one that is not compiled" if isinstance(model, keras.Model) else type(model).__name__
         raise ValueError(f"{owner}: expected a compiled trainer (an ambient_dcs.models trainer after "
@@ -140,14 +126,12 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     per_epoch = _epoch_length(steps, checkpoint_every)
-    # Resumes and refused checkpoints are rare and matter: they are said on stderr whatever ``verbose``.
-    backup = StepBackupAndRestore(out_dir / "backup", save_freq=checkpoint_every, delete_checkpoint=False, verbose=1)
-    meta = backup.read_metadata() or {}
+    meta = read_backup_metadata(out_dir / "backup") or {}
     start = int(meta.get("step", 0))
     history = keras.callbacks.History()
     history.history, history.seconds, history.initial_step = {}, 0.0, start
     if start >= steps:  # finished before: load it, train nothing
-        model.load_weights(os.path.join(backup.backup_dir, meta["weights"]))
+        model.load_weights(os.path.join(out_dir / "backup", meta["weights"]))
         history.steps = start
         if verbose:
             print(f"train: {out_dir} holds a finished run ({start} steps); nothing to train.", flush=True)
@@ -158,12 +142,11 @@ def train(model, data, *, steps, out_dir, checkpoint_every=250, seed=0, callback
     initial_epoch = int(meta.get("epoch", 0)) + (1 if meta and done >= per_epoch else 0)
     done_in_epoch = done if done < per_epoch else 0
     first = start - done_in_epoch  # batches of the stream before the first one fit sees
-    standard = [backup, StopAtStep(steps, start=first)]
-    if getattr(model, "generator", None) is not None:
-        standard.append(SampleGrid(out_dir / "samples", operator=sample_operator or getattr(model, "operator", None),
-                                   seed=seed))
-    guard = DivergenceGuard()
-    standard += [tensorboard(out_dir / "logs"), guard]
+    # Resumes and refused checkpoints are rare and matter: the checkpoint says them on stderr whatever ``verbose``.
+    standard = standard_callbacks(out_dir, operator=sample_operator or getattr(model, "operator", None),
+                                  checkpoint_every=checkpoint_every, seed=seed, delete_checkpoint=False,
+                                  samples=getattr(model, "generator", None) is not None, steps=steps, start=first)
+    backup, guard = standard[0], standard[-1]
     if verbose == 1 and not sys.stdout.isatty():
         verbose = 2
     began = time.perf_counter()

@@ -121,7 +121,7 @@ def test_as_tf_dataset_with_labels_and_repeat():
         np.testing.assert_array_equal(images.numpy(), x[labels.numpy()])
     with pytest.raises(ValueError, match=r"labels of shape \(10,\).*got \(9,\)"):
         as_tf_dataset(x, y[:9])
-    with pytest.raises(ValueError, match="batch_size must be a positive integer; got 0"):
+    with pytest.raises(ValueError, match="as_tf_dataset: expected batch_size to be an integer >= 1; received 0"):
         as_tf_dataset(x, batch_size=0)
 
 

@@ -14,7 +14,7 @@ import tensorflow as tf
 import measurements as M
 from ambient_dcs.models.dcs import DeepCompressedSensing, calibrate_measurement, distance_scale, rip_loss
 from ambient_dcs.latent import optimise_latents
-from ambient_dcs.reconstruction.base import Reconstruction
+from ambient_dcs.reconstruction import LearnedLatentReconstructor, Reconstruction
 
 SHAPE = (6, 6, 1)
 N_PIX = 36
@@ -39,6 +39,11 @@ def images(n=16, seed=0):
     return np.random.default_rng(seed).uniform(0, 1, (n, *SHAPE)).astype("float32")
 
 
+def fast_path(dcs, x, seed=0):
+    """DCS's own reconstruction of images ``x``: measured noise-free by its operator, then its T learned steps."""
+    return LearnedLatentReconstructor.from_trainer(dcs, seed=seed, batch_size=500).reconstruct(dcs.measure(x))
+
+
 def operators():
     return {
         "gaussian": lambda: M.GaussianProjection(M_MEAS, seed=0),
@@ -57,7 +62,7 @@ def test_t0_reconstruction_is_generator_at_initial_latents():
     g = generator()
     dcs = DeepCompressedSensing(g, M.GaussianProjection(M_MEAS, seed=0), latent_steps=0, seed=0)
     x = images(7)
-    rec = dcs.reconstruct_images(x, seed=3)
+    rec = fast_path(dcs, x, seed=3)
     z0 = np.random.default_rng(3).standard_normal((7, LATENT)).astype("float32")  # the documented z0 draw
     np.testing.assert_array_equal(rec.z, z0)  # untouched: no step, no projection
     np.testing.assert_allclose(rec.x, g(z0).numpy(), atol=1e-6)
@@ -83,7 +88,7 @@ def test_reconstruction_matches_closed_form_projected_gradient_steps():
     op = M.GaussianProjection(M_MEAS, seed=1)
     dcs = DeepCompressedSensing(g, op, latent_steps=3, step_size=0.05, seed=0)
     x = images(5, seed=2)
-    rec = dcs.reconstruct_images(x, seed=4)
+    rec = fast_path(dcs, x, seed=4)
     w = g.layers[1].kernel.numpy()          # (4, 36): vec(x) = z @ w
     aw = w @ op.kernel.numpy()              # (4, 5): y = z @ aw
     y = x.reshape(5, -1) @ op.kernel.numpy()
@@ -102,8 +107,8 @@ def test_reconstruct_does_not_depend_on_batching():
     dcs = DeepCompressedSensing(generator(), M.LearnedLinear(M_MEAS, seed=0), seed=0)
     x = images(11)
     y = dcs.measure(x)
-    whole = dcs.reconstruct(y, seed=5, batch_size=100)
-    parts = dcs.reconstruct(y, seed=5, batch_size=4)  # 3 batches, the last one padded
+    whole = LearnedLatentReconstructor.from_trainer(dcs, seed=5, batch_size=100).reconstruct(y)
+    parts = LearnedLatentReconstructor.from_trainer(dcs, seed=5, batch_size=4).reconstruct(y)  # 3 batches, one padded
     np.testing.assert_allclose(whole.x, parts.x, atol=1e-6)
     np.testing.assert_allclose(whole.measurement_error, parts.measurement_error, rtol=1e-5, atol=1e-6)
 
@@ -283,10 +288,10 @@ def test_training_beats_the_mean_image():
     x = blobs()
     dcs = DeepCompressedSensing(generator(), M.LearnedLinear(M_MEAS, seed=0), step_size=0.3, seed=0)
     dcs.compile(optimizer=keras.optimizers.Adam(1e-2))
-    before = np.mean(np.sum((dcs.reconstruct_images(x).x - x) ** 2, axis=(1, 2, 3)))
+    before = np.mean(np.sum((fast_path(dcs, x).x - x) ** 2, axis=(1, 2, 3)))
     mean_image_error = np.mean(np.sum((x.mean(0) - x) ** 2, axis=(1, 2, 3)))
     dcs.fit(_dataset(x, batch=32), steps_per_epoch=300, epochs=1, verbose=0)
-    after = np.mean(np.sum((dcs.reconstruct_images(x).x - x) ** 2, axis=(1, 2, 3)))
+    after = np.mean(np.sum((fast_path(dcs, x).x - x) ** 2, axis=(1, 2, 3)))
     assert after < 0.6 * mean_image_error < before
 
 
@@ -307,7 +312,7 @@ def test_save_and_load_generator_and_model(tmp_path):
     assert isinstance(loaded, DeepCompressedSensing) and loaded.latent_steps == 3
     assert loaded.log_step_size.numpy() == pytest.approx(dcs.log_step_size.numpy())
     x = images(5)
-    np.testing.assert_allclose(loaded.reconstruct_images(x).x, dcs.reconstruct_images(x).x, atol=1e-5)
+    np.testing.assert_allclose(fast_path(loaded, x).x, fast_path(dcs, x).x, atol=1e-5)
     loaded.fit(_dataset(images(16)), steps_per_epoch=1, epochs=1, verbose=0)  # compiled state restored
 
 
@@ -338,14 +343,17 @@ def test_bad_parts_raise():
 
 def test_bad_reconstruction_inputs_raise():
     dcs = DeepCompressedSensing(generator(), M.GaussianProjection(M_MEAS, seed=0))
-    with pytest.raises(ValueError, match=r"DeepCompressedSensing.reconstruct.*\(N, 5\).*\(2, 7\)"):
-        dcs.reconstruct(np.zeros((2, 7), "float32"))
-    with pytest.raises(ValueError, match="DeepCompressedSensing.reconstruct"):
-        dcs.reconstruct(np.full((2, M_MEAS), np.nan, "float32"))
+    fast = LearnedLatentReconstructor.from_trainer(dcs)
+    with pytest.raises(ValueError, match=r"DeepCompressedSensing fast path.*\(N, 5\).*\(2, 7\)"):
+        fast.reconstruct(np.zeros((2, 7), "float32"))
+    with pytest.raises(ValueError, match="DeepCompressedSensing fast path"):
+        fast.reconstruct(np.full((2, M_MEAS), np.nan, "float32"))
     with pytest.raises(ValueError, match="batch_size"):
-        dcs.reconstruct(np.zeros((2, M_MEAS), "float32"), batch_size=0)
+        LearnedLatentReconstructor.from_trainer(dcs, batch_size=0)
     with pytest.raises(ValueError, match=r"\(N, 6, 6, 1\)"):
-        dcs.reconstruct_images(np.zeros((2, 5, 5, 1), "float32"))
+        dcs.measure(np.zeros((2, 5, 5, 1), "float32"))
+    with pytest.raises(ValueError, match="learned latent optimisation.*latent_steps"):
+        LearnedLatentReconstructor.from_trainer(generator())
 
 
 def test_bad_training_batch_raises():

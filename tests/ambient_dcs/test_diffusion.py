@@ -1,7 +1,6 @@
-"""Diffusion priors (EDM), Ambient Diffusion's further-corruption loss, and posterior sampling (MMPS / DPS).
+"""Diffusion priors (EDM), Ambient Diffusion's further-corruption loss, EM, and posterior sampling (MMPS / DPS).
 
-Closed forms: a Gaussian prior N(μ, Σ) has the exact denoiser μ + Σ(Σ + σ²I)⁻¹(x − μ), and with a
-linear Gaussian measurement its posterior is Gaussian with precision Σ⁻¹ + AᵀA/σ_y².
+The closed forms of a Gaussian prior and a linear Gaussian measurement: ``gaussian_cases``.
 """
 
 import numpy as np
@@ -10,35 +9,14 @@ import tensorflow as tf
 
 import measurements as M
 from ambient_dcs.data.datasets import load_dataset
-from ambient_dcs.models.diffusion import (AmbientDiffusion, DiffusionPrior, GaussianPrior, ambient_loss, noise_levels,
-                                          run_sampler)
+from ambient_dcs.models.diffusion import AmbientDiffusion, DiffusionPrior
 from ambient_dcs.models.diffusion_em import DiffusionEM
+from ambient_dcs.models.losses import ambient_loss
 from ambient_dcs.networks import unet
-from ambient_dcs.reconstruction.posterior import PosteriorSampling, mmps_denoiser
+from ambient_dcs.reconstruction.posterior import PosteriorSampling
+from ambient_dcs.sampling import GaussianPrior
 
-SHAPE = (4, 4, 1)
-DIM = 16
-
-
-def gaussian(seed=0):
-    rng = np.random.default_rng(seed)
-    root = rng.standard_normal((DIM, DIM)) * 0.025  # marginal stds ≈ 0.1: samples stay inside [0, 1]
-    return GaussianPrior(0.5 + 0.05 * rng.standard_normal(DIM), root @ root.T + 0.005 * np.eye(DIM), SHAPE)
-
-
-def linear_problem(noise=0.05, m=6):
-    op = M.GaussianProjection(m, seed=3, noise=M.GaussianNoise(noise, seed=4))
-    op.ensure_built(SHAPE)
-    a = np.asarray(op.forward(tf.eye(DIM, dtype=tf.float32).numpy().reshape(DIM, *SHAPE), {})).T  # (m, DIM)
-    return op, a.astype(np.float64)
-
-
-def test_noise_levels_follow_edm():
-    s = noise_levels(18, 0.002, 80.0)
-    assert len(s) == 19 and s[-1] == 0 and s[0] == pytest.approx(80.0) and s[-2] == pytest.approx(0.002)
-    assert np.all(np.diff(s) < 0)
-    with pytest.raises(ValueError, match="steps"):
-        noise_levels(0, 0.002, 80.0)
+from .gaussian_cases import DIM, SHAPE, gaussian, linear_problem
 
 
 def test_denoiser_preconditioning_limits():
@@ -49,27 +27,6 @@ def test_denoiser_preconditioning_limits():
     # the network's output layer starts at zero: D = ½ + c_skip (x − ½)
     c_skip = 0.25 / (0.3**2 + 0.25)
     np.testing.assert_allclose(prior.denoise(x, 0.3), 0.5 + c_skip * (x - 0.5), atol=1e-6)
-
-
-def test_gaussian_prior_denoiser_is_the_posterior_mean():
-    prior = gaussian()
-    x = tf.random.stateless_normal((5, *SHAPE), (3, 4))
-    sigma = 0.2
-    expected = prior.mean + (prior.cov @ np.linalg.inv(prior.cov + sigma**2 * np.eye(DIM))
-                             @ (x.numpy().reshape(5, DIM) - prior.mean).T).T
-    np.testing.assert_allclose(prior.denoise(x, sigma).numpy().reshape(5, DIM), expected, atol=1e-5)
-
-
-@pytest.mark.parametrize("sampler", ["heun", "stochastic"])
-def test_samplers_draw_the_prior_of_an_exact_denoiser(sampler):
-    prior, n = gaussian(), 3000
-    sigmas = noise_levels(40, 0.002, 20.0)
-    rng = np.random.default_rng(0)
-    start = tf.constant(0.5 + sigmas[0] * rng.standard_normal((n, *SHAPE)), tf.float32)
-    noise = tf.constant(rng.standard_normal((40, n, *SHAPE)), tf.float32)
-    x = run_sampler(prior.denoise, start, sigmas, sampler, noise).numpy().reshape(n, DIM)
-    np.testing.assert_allclose(x.mean(0), prior.mean, atol=4 * np.sqrt(np.diag(prior.cov).max() / n))
-    np.testing.assert_allclose(x.std(0), np.sqrt(np.diag(prior.cov)), rtol=0.08)
 
 
 def test_ambient_loss_ignores_pixels_the_measurement_does_not_see():
@@ -91,19 +48,6 @@ def test_ambient_loss_ignores_pixels_the_measurement_does_not_see():
         grad = tape.gradient(loss, x_obs).numpy()
         assert np.all(grad[kept.numpy() == 0] == 0)  # an unobserved pixel of the target has no influence
         assert np.abs(grad[kept.numpy() == 1]).max() > 0
-
-
-def test_mmps_posterior_mean_equals_the_closed_form():
-    prior, (op, a) = gaussian(), linear_problem(noise=0.05)
-    rng = np.random.default_rng(1)
-    x_t = tf.constant(rng.uniform(size=(3, *SHAPE)), tf.float32)
-    y = tf.constant(rng.standard_normal((3, a.shape[0])) * 0.3, tf.float32)
-    sigma, var = 0.4, 0.05**2
-    guided = mmps_denoiser(prior.denoise, op, y, {}, var, cg_iterations=a.shape[0])(x_t, tf.constant(sigma))
-    precision = np.linalg.inv(prior.cov) + np.eye(DIM) / sigma**2 + a.T @ a / var
-    rhs = (np.linalg.solve(prior.cov, prior.mean)[None] + x_t.numpy().reshape(3, DIM) / sigma**2
-           + y.numpy().astype(np.float64) @ a / var)
-    np.testing.assert_allclose(guided.numpy().reshape(3, DIM), np.linalg.solve(precision, rhs.T).T, atol=2e-4)
 
 
 def test_mmps_samples_have_the_closed_form_posterior_mean_and_covariance():

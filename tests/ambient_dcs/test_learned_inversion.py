@@ -101,14 +101,14 @@ def test_training_learns_the_step_size_and_lowers_the_inversion_error():
     g, d = tiny_pair()
     gan = AmbientGANWithInversion(g, d, op, latent_steps=2, step_size=0.01, latent_distribution="normal", seed=0)
     gan.compile(g_optimizer=keras.optimizers.Adam(3e-3), d_optimizer=keras.optimizers.Adam(3e-3))
-    before = gan.reconstructor(restarts=2).reconstruct(y[:64], {k: v[:64] for k, v in theta.items()})
+    before = LearnedLatentReconstructor.from_trainer(gan, restarts=2).reconstruct(y[:64], {k: v[:64] for k, v in theta.items()})
     s0 = gan.step_size
     ds = tf.data.Dataset.from_tensor_slices({"y": y, "theta": theta}).batch(32).repeat()
     history = gan.fit(ds, steps_per_epoch=60, epochs=1, verbose=0)
     logs = {k: v[-1] for k, v in history.history.items()}
     assert set(logs) >= {"d_loss", "g_loss", "gp", "inversion"} and all(np.isfinite(list(logs.values())))
     assert gan.step_size != pytest.approx(s0)                # log s receives a gradient
-    after = gan.reconstructor(restarts=2).reconstruct(y[:64], {k: v[:64] for k, v in theta.items()})
+    after = LearnedLatentReconstructor.from_trainer(gan, restarts=2).reconstruct(y[:64], {k: v[:64] for k, v in theta.items()})
     assert after.measurement_error.mean() < 0.9 * before.measurement_error.mean()
 
 

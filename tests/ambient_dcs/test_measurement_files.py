@@ -8,7 +8,7 @@ import pytest
 import measurements as M
 from ambient_dcs.reconstruction.baselines import ClassicalInverse, Lasso
 from ambient_dcs.data.files import (MeasurementFileError, NpyWriter, load_measurements, open_measurements, operator_from_spec, save_measurements)
-from ambient_dcs.evaluation.metrics import per_image_squared_error
+from ambient_dcs.metrics import per_image_squared_error
 
 SHAPE = (8, 8, 1)
 

@@ -85,11 +85,6 @@ def test_same_seed_same_training(x256):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-5)
 
 
-def test_cache_dir_follows_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("AMBIENT_DCS_CACHE", str(tmp_path / "a" / "b"))
-    assert priors.cache_dir() == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
-
-
 def test_mnist_vae_prior_trains_once_then_loads_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("AMBIENT_DCS_CACHE", str(tmp_path))
     G = priors.mnist_vae_prior(epochs=1, seed=0, verbose=0)
@@ -126,18 +121,6 @@ def test_mnist_vae_prior_without_cache_writes_nothing(tmp_path, monkeypatch):
     G = priors.mnist_vae_prior(epochs=3, seed=0, cache=False, verbose=0)
     assert calls and calls[0]["epochs"] == 3 and list(tmp_path.iterdir()) == []
     assert G.output.shape[1:] == (28, 28, 1)
-
-
-def test_interrupted_write_leaves_no_file(tmp_path):
-    target = tmp_path / "prior.keras"
-
-    def crash(tmp):
-        Path(tmp).write_bytes(b"half a file")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        priors._atomic_write(target, crash)
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"epochs": 2.5}, {"seed": -1}])

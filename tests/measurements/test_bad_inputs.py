@@ -116,3 +116,26 @@ def test_measurements_of_the_wrong_shape():
         op.check_measurements(np.zeros((4, 11), np.float32))
     with pytest.raises(ValueError, match="finite measurements"):
         op.check_measurements(np.full((4, 10), np.nan, np.float32))
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(True), 2.0, "3", -1, None])
+def test_the_one_integer_check_refuses_bools_floats_strings_and_small_values(value):
+    from measurements.validation import check_int
+
+    with pytest.raises(ValueError, match=rf"Owner: expected n to be an integer >= 0; received {value!r}"):
+        check_int(value, "Owner", "n", 0)
+
+
+def test_the_one_integer_check_accepts_numpy_integers():
+    from measurements.validation import check_int, check_positive_int
+
+    assert check_int(np.int64(3), "Owner", "n", 1) == 3 and type(check_int(np.uint8(0), "Owner", "n")) is int
+    with pytest.raises(ValueError, match="integer >= 1; received 0"):
+        check_positive_int(0, "Owner", "n")
+
+
+def test_noise_std_of_reads_the_gaussian_noise_model_and_refuses_others():
+    assert M.noise_std_of(M.GaussianBlur(1.0)) == 0.0
+    assert M.noise_std_of(M.PixelDrop(0.5, noise=M.GaussianNoise(0.25))) == 0.25
+    with pytest.raises(ValueError, match="GaussianBlur.*received PoissonNoise"):
+        M.noise_std_of(M.GaussianBlur(1.0, noise=M.PoissonNoise(10.0)))

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from ambient_dcs.evaluation.ambient_diffusion import doc_ambient_diffusion_table
+from ambient_dcs.experiments.ambient_diffusion import doc_ambient_diffusion_table
 from recipes import ambient_diffusion
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget

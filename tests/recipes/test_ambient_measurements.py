@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from ambient_dcs.evaluation.ambient_grid import doc_grid_table, runs_of
-from ambient_dcs.evaluation.prior_training import doc_prior_training_table
+from ambient_dcs.experiments.ambient_grid import doc_grid_table, runs_of
+from ambient_dcs.experiments.prior_training import doc_prior_training_table
 from recipes import ambient_measurements, prior_training
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget

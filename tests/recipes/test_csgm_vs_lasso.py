@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ambient_dcs.evaluation.csgm_vs_lasso import lasso_match
+from ambient_dcs.experiments.csgm_vs_lasso import lasso_match
 from recipes import csgm_vs_lasso
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget

@@ -15,8 +15,8 @@ import pytest
 
 from ambient_dcs.data.measured import hide_labels
 from ambient_dcs.data.datasets import load_dataset
-from ambient_dcs.evaluation import csgan_experiments as csgan_lib
-from ambient_dcs.evaluation import dcs_table as dcs_table_lib
+from ambient_dcs.experiments import csgan_experiments as csgan_lib
+from ambient_dcs.experiments import dcs_table as dcs_table_lib
 from recipes import cs_sgan, csgan_latent_steps, dcs_table
 
 pytestmark = pytest.mark.slow  # recipes: whole runs at a tiny budget

@@ -6,7 +6,7 @@ measurements only) and ``unmeasure-<method>`` (the measurements inverted first, 
 GAN; one run per classical inverse that fits — blur fill and biharmonic inpainting for the masks,
 Wiener for the blur — so the stronger baseline is always there), plus one reference GAN on the
 clean images. Each generator is scored with the project's MNIST classifier
-(:func:`~ambient_dcs.evaluation.metrics.classifier_scores`).
+(:func:`~ambient_dcs.metrics.classifier_scores`).
 
 Two θ protocols (:data:`THETA_PROTOCOLS`) answer different questions:
 
@@ -37,10 +37,10 @@ import measurements as M
 
 from ..data.datasets import load_dataset
 from ..data.measured import measure_dataset, unmeasure_dataset
-from ..priors import PriorConfig, estimate_training_seconds, train_prior
+from ..priors.gan import PriorConfig, estimate_training_seconds, train_prior
 from ..reporting.figures import save_image_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_csv, write_json
-from .metrics import classifier_scores, mnist_classifier
+from ..metrics import classifier_scores, mnist_classifier
 
 __all__ = ["SETTINGS", "MODES", "KEY_SETTINGS", "THETA_PROTOCOLS", "grid_markdown",
            "doc_grid_table", "AmbientGridConfig", "AmbientGridResult", "ambient_grid",

@@ -1,4 +1,4 @@
-"""Training a prior into a folder: networks, optimizers, checkpoints, resume, and a finished file.
+"""Training a GAN prior into a folder: networks, optimizers, checkpoints, resume, and a finished file.
 
 The recipes train many priors (AmbientGAN from measurements, the ``unmeasure`` and ``ignore``
 baselines, an oracle on clean images). :func:`train_prior` does it the same way for all of them:
@@ -9,11 +9,11 @@ baselines, an oracle on clean images). :func:`train_prior` does it the same way 
   TensorBoard scalars, a divergence guard);
 * saves the generator as ``<out>/<name>.keras`` (loads with ``keras.saving.load_model``) with its
   settings and training numbers in ``<out>/<name>.json`` and the operator config in
-  ``<out>/<name>.operator.json``.
+  ``<out>/<name>.operator.json`` (:class:`~ambient_dcs.priors.store.PriorFolder`).
 
 A finished prior is never overwritten by accident: run again with the same settings and it is
-reused; with other settings :class:`PriorExistsError` is raised before any work, unless
-``overwrite=True``.
+reused; with other settings :class:`~ambient_dcs.priors.store.PriorExistsError` is raised before any
+work, unless ``overwrite=True``.
 
 Example:
     >>> config = PriorConfig(steps=2000, seed=0)
@@ -26,25 +26,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import pathlib
-import shutil
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 import measurements
+from measurements.validation import check_int
 
-from . import networks
-from .models.ambientgan import LATENT_DISTRIBUTIONS, LOSSES, MODES, AmbientGAN
-from .models.inversion import AmbientGANWithInversion
-from .training.callbacks import TrainingDiverged
-from .training.fit import train
+from .. import networks
+from ..models.ambientgan import LATENT_DISTRIBUTIONS, LOSSES, MODES, AmbientGAN
+from ..models.inversion import AmbientGANWithInversion
+from ..training.callbacks.divergence import TrainingDiverged
+from ..training.fit import train
+from .store import PriorFolder, prior_settings, training_dataset
 
-__all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", "build_trainer", "train_prior",
-           "load_prior", "prior_settings", "check_prior_target", "estimate_training_seconds",
-           "training_dataset", "compile_trainer"]
+__all__ = ["PriorConfig", "TrainedPrior", "build_networks", "build_trainer", "train_prior", "load_prior",
+           "estimate_training_seconds", "compile_trainer"]
 
 #: Training cost of one step of the default networks (width 0.25, WGAN-GP, no XLA) on the 2-core
 #: reference CPU, checkpoints and sample grids included: ``SECONDS_PER_STEP + batch ·
@@ -52,10 +51,6 @@ __all__ = ["PriorConfig", "TrainedPrior", "PriorExistsError", "build_networks", 
 #: main job) and of batch 16 in 85-146 s, 115 s on average (the ambient_measurements grid).
 SECONDS_PER_STEP = 0.030
 SECONDS_PER_EXAMPLE_STEP = 0.00175
-
-
-class PriorExistsError(RuntimeError):
-    """A finished prior with other settings is in the output folder (pass ``overwrite=True``)."""
 
 
 @dataclasses.dataclass
@@ -88,12 +83,10 @@ class PriorConfig:
             (the fast reconstructor); 0 trains a plain AmbientGAN.
         checkpoint_every: steps between checkpoints.
         jit_compile: compile the training step with XLA. Off by default: on the 2-core reference
-            CPU XLA makes these networks' steps *slower* (width 0.25, batch 32: 102 ms with XLA,
-            91 ms without; the paper's width, batch 64: 2× slower, ``docs/results/benchmarks.md``).
-            Try it on a GPU.
+            CPU XLA makes these networks' steps slower (``docs/results/benchmarks.md``). Try it on a GPU.
         steps_per_execution: training steps per call of the compiled train function (Keras'
-            ``steps_per_execution``): fewer Python round trips (81 ms instead of 91 ms per step,
-            same setting); checkpoints and logs then happen at multiples of it.
+            ``steps_per_execution``): fewer Python round trips; checkpoints and logs then happen at
+            multiples of it.
         seed: seed of the weights, the data order and the training stream.
     """
 
@@ -115,11 +108,8 @@ class PriorConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "latent_dim", "d_steps", "checkpoint_every", "steps_per_execution"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"PriorConfig: expected {name} to be an integer >= 1; received {value!r}.")
-        if isinstance(self.latent_steps, bool) or not isinstance(self.latent_steps, (int, np.integer)) or self.latent_steps < 0:
-            raise ValueError(f"PriorConfig: expected latent_steps to be an integer >= 0; received {self.latent_steps!r}.")
+            check_int(getattr(self, name), "PriorConfig", name, 1)
+        check_int(self.latent_steps, "PriorConfig", "latent_steps", 0)
         if self.loss not in LOSSES:
             raise ValueError(f"PriorConfig: expected loss in {list(LOSSES)}; received {self.loss!r}.")
         if self.upsampling not in networks.UPSAMPLINGS:
@@ -155,18 +145,20 @@ class TrainedPrior:
     trainer: AmbientGAN | None = None
     reused: bool = False
 
-    def reconstructor(self, restarts=4, batch_size=256, seed=0):
-        """The fast reconstructor of a prior trained with ``latent_steps > 0`` (see ``info``)."""
+    def fast_path(self):
+        """What the fast reconstructor of a prior trained with ``latent_steps > 0`` needs: the
+        ``LearnedLatentReconstructor`` arguments ``steps``, ``step_size``, ``project`` and
+        ``latent_distribution`` (from :attr:`info`, so a reused prior has them too).
+
+        Example:
+            >>> LearnedLatentReconstructor(prior.generator, op, **prior.fast_path(), restarts=4)
+        """
         inv = self.info.get("inversion")
         if not inv:
             raise ValueError(f"{self.path.name} was trained without the learned latent optimisation "
                              f"(latent_steps = 0): it has no fast reconstructor.")
-        from .reconstruction.learned import LearnedLatentReconstructor
-
-        return LearnedLatentReconstructor(
-            self.generator, measurements.from_config(self.info["operator"]), steps=inv["latent_steps"],
-            step_size=inv["step_size"], project=inv["project"], restarts=restarts,
-            latent_distribution=self.info["config"]["latent_distribution"], batch_size=batch_size, seed=seed)
+        return {"steps": inv["latent_steps"], "step_size": inv["step_size"], "project": inv["project"],
+                "latent_distribution": self.info["config"]["latent_distribution"]}
 
 
 def build_networks(operator, image_shape, config, mode="ambient"):
@@ -230,54 +222,6 @@ def estimate_training_seconds(config):
     return config.steps * per_step
 
 
-def training_dataset(data, config):
-    """Shuffled, repeated, batched ``tf.data`` pipeline over images or ``{"y", "theta"}``."""
-    if isinstance(data, dict):
-        y = np.asarray(data["y"], np.float32)
-        n = len(y)
-        theta = {k: np.asarray(v) for k, v in (data.get("theta") or {}).items()}
-        elements = {"y": y, "theta": theta} if theta else {"y": y}
-    else:
-        elements = np.asarray(data, np.float32)
-        n = len(elements)
-    if n < config.batch_size:
-        raise ValueError(f"train_prior: expected at least batch_size = {config.batch_size} training examples; "
-                         f"received {n}. Lower the batch size.")
-    ds = tf.data.Dataset.from_tensor_slices(elements)
-    ds = ds.shuffle(n, seed=config.seed, reshuffle_each_iteration=True).repeat()
-    return ds.batch(config.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE), n
-
-
-def prior_settings(operator, image_shape, config, mode, training_examples):
-    """What identifies a prior's training (stored in ``<name>.json``; compared on reuse and resume)."""
-    return {"mode": mode, "config": config.as_dict(), "image_shape": [int(d) for d in image_shape],
-            "operator": measurements.config_of(operator), "training_examples": int(training_examples)}
-
-
-def _operator_identity(config):
-    """An operator config without what does not change the measurements: Keras' automatic layer
-    names (``gaussian_blur_1``), the build state and the image shape (compared on its own)."""
-    if isinstance(config, dict):
-        return {k: _operator_identity(v) for k, v in config.items()
-                if k not in ("name", "build_config", "image_shape")}
-    if isinstance(config, list):
-        return [_operator_identity(v) for v in config]
-    return config
-
-
-def _same_settings(a, b):
-    """Whether two trainings are the same (how often they checkpoint or run is not a difference)."""
-
-    def key(settings):
-        core = {k: settings.get(k) for k in ("mode", "config", "image_shape", "operator", "training_examples")}
-        core["config"] = {k: v for k, v in (core["config"] or {}).items()
-                          if k not in ("checkpoint_every", "steps_per_execution", "jit_compile")}
-        core["operator"] = _operator_identity(core["operator"])
-        return json.loads(json.dumps(core))
-
-    return key(a) == key(b)
-
-
 def load_prior(path):
     """A finished prior: ``(generator, info)`` from ``<name>.keras`` and its ``<name>.json`` (if any)."""
     path = pathlib.Path(path)
@@ -290,32 +234,6 @@ def load_prior(path):
     meta = path.with_suffix(".json")
     info = json.loads(meta.read_text()) if meta.exists() else {}
     return generator, info
-
-
-def check_prior_target(out_dir, name, settings, overwrite):
-    """What :func:`train_prior` will do with ``<out_dir>/<name>.keras``: ``"train"`` or ``"reuse"``.
-
-    Raises :class:`PriorExistsError` when a finished prior or a checkpoint with other settings is
-    there and ``overwrite`` is false. Call it before any work to fail early.
-    """
-    out_dir = pathlib.Path(out_dir)
-    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
-    backup = out_dir / f"{name}_training" / "backup"
-    if overwrite:
-        return "train"
-    if path.exists():
-        old = json.loads(meta.read_text()) if meta.exists() else {}
-        if _same_settings(old, settings):
-            return "reuse"
-        raise PriorExistsError(
-            f"{path} is a finished prior trained with other settings; pass --overwrite (overwrite=True) to "
-            f"retrain it, --prior {path} to reuse it, or choose another output folder.")
-    started = out_dir / f"{name}_training" / "settings.json"
-    if backup.exists() and started.exists() and not _same_settings(json.loads(started.read_text()), settings):
-        raise PriorExistsError(
-            f"{backup} holds a checkpoint of a training with other settings; pass --overwrite (overwrite=True) "
-            f"to start over, or choose another output folder.")
-    return "train"
 
 
 def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode="ambient", overwrite=False,
@@ -345,40 +263,30 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
         A :class:`TrainedPrior`.
 
     Raises:
-        PriorExistsError: see :func:`check_prior_target`.
+        PriorExistsError: a finished prior or a checkpoint with other settings is in ``out_dir``
+            (:meth:`~ambient_dcs.priors.store.PriorFolder.plan`).
         ValueError: bad data or settings (before training starts).
     """
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     image_shape = tuple(int(d) for d in image_shape)
     operator.ensure_built(image_shape)
     ds, n = training_dataset(data, config)
     settings = prior_settings(operator, image_shape, config, mode, n)
-    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
-    run_dir = out_dir / f"{name}_training"
-    if check_prior_target(out_dir, name, settings, overwrite) == "reuse":
-        generator, info = load_prior(path)
+    folder = PriorFolder(out_dir, name)
+    if folder.plan(settings, overwrite) == "reuse":
+        generator, info = load_prior(folder.path)
         if verbose:
-            print(f"Reusing the finished prior {path} (same settings; --overwrite retrains it).", flush=True)
-        return TrainedPrior(generator, path, info, reused=True)
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
-
-    # Steps per compiled call: at most the configured number, dividing the run and the checkpoint
-    # interval exactly (checkpoints and logs happen between calls).
-    per_call = next(c for c in range(min(config.steps_per_execution, config.checkpoint_every), 0, -1)
-                    if config.steps % c == 0 and config.checkpoint_every % c == 0)
+            print(f"Reusing the finished prior {folder.path} (same settings; --overwrite retrains it).", flush=True)
+        return TrainedPrior(generator, folder.path, info, reused=True)
+    run_dir = folder.begin(settings, overwrite)
     with (strategy or tf.distribute.get_strategy()).scope():
-        trainer = compile_trainer(build_trainer(operator, image_shape, config, mode), config, per_call)
+        trainer = compile_trainer(build_trainer(operator, image_shape, config, mode), config, _steps_per_call(config))
     if verbose:
         print(f"Training {name} ({mode}, {type(operator).__name__}): {config.steps} steps of batch "
               f"{config.batch_size} on {n} examples; checkpoints in {run_dir / 'backup'}.", flush=True)
-    progress = verbose if progress is None else progress
     try:
         history = train(trainer, ds, steps=config.steps, out_dir=run_dir, checkpoint_every=config.checkpoint_every,
-                        seed=config.seed, verbose=int(bool(progress)), sample_operator=sample_operator or operator)
+                        seed=config.seed, verbose=int(bool(verbose if progress is None else progress)),
+                        sample_operator=sample_operator or operator)
     except TrainingDiverged as err:
         raise TrainingDiverged(f"{name}: {err} Lower the learning rates or change the seed.") from None
     info = dict(settings, steps=history.steps, train_seconds=history.seconds,
@@ -387,11 +295,14 @@ def train_prior(data, operator, image_shape, config, out_dir, name="prior", mode
     if isinstance(trainer, AmbientGANWithInversion):
         info["inversion"] = {"latent_steps": trainer.latent_steps, "step_size": trainer.step_size,
                              "project": trainer.project}
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    trainer.generator.save(tmp)
-    os.replace(tmp, path)
-    (out_dir / f"{name}.operator.json").write_text(json.dumps(measurements.config_of(operator), indent=2))
-    meta.write_text(json.dumps(info, indent=2))
+    folder.finish(trainer.generator, info, operator=measurements.config_of(operator))
     if verbose:
-        print(f"Saved {path} ({history.seconds:.0f} s of training).", flush=True)
-    return TrainedPrior(trainer.generator, path, info, trainer=trainer)
+        print(f"Saved {folder.path} ({history.seconds:.0f} s of training).", flush=True)
+    return TrainedPrior(trainer.generator, folder.path, info, trainer=trainer)
+
+
+def _steps_per_call(config):
+    """Steps per compiled call: at most ``config.steps_per_execution``, dividing the run and the
+    checkpoint interval exactly (checkpoints and logs happen between calls)."""
+    return next(c for c in range(min(config.steps_per_execution, config.checkpoint_every), 0, -1)
+                if config.steps % c == 0 and config.checkpoint_every % c == 0)

@@ -9,7 +9,7 @@ measured once and the priors without clean data see only the measurements; held-
 are measured the same way and reconstructed by CSGM on the AmbientGAN prior and, with the same
 budget, by the classical inverses (:func:`classical_methods`), CSGM on the unmeasure-baseline
 prior and CSGM on an oracle prior trained on the clean images. With ``prior="diffusion"`` (or
-``"both"``) a diffusion prior is learned from the same measurements (:mod:`ambient_dcs.diffusion_priors`:
+``"both"``) a diffusion prior is learned from the same measurements (:mod:`ambient_dcs.priors.diffusion`:
 Ambient Diffusion for masks, EM with posterior sampling otherwise) and the measurements are
 reconstructed by posterior sampling, whose K samples give a per-pixel std (``uncertainty.png``:
 the std beside the error |x̂ − x|). With ``measurements`` (a file of
@@ -36,19 +36,19 @@ import numpy as np
 
 import measurements as M
 
-from .data.datasets import load_dataset
-from .data.files import MeasurementFileError, load_measurements, operator_from_spec, save_measurements
-from .data.measured import measure_dataset, unmeasure_dataset
-from .diffusion_priors import DiffusionConfig, TrainedDiffusionPrior, family_of, train_diffusion_prior
-from .evaluation.metrics import posterior_coverage, reconstruction_summary
-from .models.diffusion import noise_std_of
-from .priors import (PriorConfig, PriorExistsError, check_prior_target, estimate_training_seconds, load_prior,
-                     prior_settings, train_prior)
-from .reconstruction.baselines import ClassicalInverse, Lasso
-from .reconstruction.csgm import CSGM
-from .reconstruction.posterior import PosteriorSampling
-from .reporting.figures import save_comparison_grid
-from .reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
+from ..data.datasets import load_dataset
+from ..data.files import MeasurementFileError, load_measurements, operator_from_spec, save_measurements
+from ..data.measured import measure_dataset, unmeasure_dataset
+from ..metrics import posterior_coverage, reconstruction_summary
+from ..priors.diffusion import DiffusionConfig, TrainedDiffusionPrior, family_of, train_diffusion_prior
+from ..priors.gan import PriorConfig, estimate_training_seconds, load_prior, train_prior
+from ..priors.store import PriorExistsError, check_prior_target, prior_settings
+from ..reconstruction.baselines import ClassicalInverse, Lasso
+from ..reconstruction.csgm import CSGM
+from ..reconstruction.learned import LearnedLatentReconstructor
+from ..reconstruction.posterior import PosteriorSampling
+from ..reporting.figures import save_comparison_grid
+from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
 
 __all__ = ["MainJobConfig", "MainJobResult", "JobError", "ambient_then_reconstruct", "write_report",
            "resolve_operator", "classical_methods", "verdict", "table_rows", "doc_main_job_table", "measure_to_file",
@@ -158,7 +158,7 @@ class MainJobConfig:
         return self.prior in ("diffusion", "both")
 
     def diffusion_config(self):
-        """The :class:`~ambient_dcs.diffusion_priors.DiffusionConfig` of the diffusion prior."""
+        """The :class:`~ambient_dcs.priors.diffusion.DiffusionConfig` of the diffusion prior."""
         return DiffusionConfig(steps=self.diffusion_steps, channels=tuple(self.diffusion_channels),
                                checkpoint_every=self.checkpoint_every, seed=self.seed)
 
@@ -295,7 +295,7 @@ def _load_inputs(config):
             if not op.is_linear:
                 raise ValueError(f"a diffusion prior needs a linear operator; {type(op).__name__} is not (use "
                                  f"--prior gan).")
-            noise_std_of(op)  # a Gaussian noise model, or none
+            M.noise_std_of(op)  # a Gaussian noise model, or none
     except (MeasurementFileError, FileNotFoundError, ValueError) as err:
         raise JobError(str(err)) from err
     return op, data, image_shape, generator
@@ -420,7 +420,8 @@ def _methods(config, op, image_shape, n_images, generator, priors):
     if DIFFUSION in priors:
         methods[f"posterior mean, {DIFFUSION}"] = _posterior(priors[DIFFUSION].model, op, config)
     if config.fast and priors.get(OURS) is not None:
-        fast = priors[OURS].reconstructor(restarts=config.restarts, seed=config.seed)
+        fast = LearnedLatentReconstructor(priors[OURS].generator, op, **priors[OURS].fast_path(),
+                                          restarts=config.restarts, batch_size=256, seed=config.seed)
         methods[f"fast path: {fast.steps} learned steps, {OURS}"] = fast
     for label in (UNMEASURE, ORACLE):
         if label in priors:

@@ -1,7 +1,7 @@
 r"""Posterior guidance of a denoiser: ``(x, σ) → E[x₀ | x, y]`` from a prior's ``(x, σ) → E[x₀ | x]``
 and a linear measurement ``y = A x + η``, ``η ~ N(0, σ_y² I)`` — shared by posterior sampling
 (:class:`ambient_dcs.reconstruction.PosteriorSampling`) and the E-step of
-:class:`ambient_dcs.models.DiffusionEM` (a leaf: it imports neither).
+:class:`ambient_dcs.models.DiffusionEM`; it takes a denoiser function and imports neither.
 
 * :func:`mmps_denoiser` — moment matching (Rozet et al., NeurIPS 2024, arXiv 2405.13712):
   ``E[x | x_σ, y] = D + V Aᵀ (σ_y² I + A V Aᵀ)⁻¹ (y − A D)`` with Tweedie's covariance

@@ -11,7 +11,7 @@ For each measurement setting of the embedded MNIST digits (each training digit m
   posterior mean) on the diffusion prior against CSGM (``restarts`` restarts) on the AmbientGAN
   prior, per-image squared error Σ(x̂ − x)²;
 * calibration: the fraction of pixels with ``|x − mean| ≤ 2·std`` over the K posterior samples
-  (:func:`~ambient_dcs.evaluation.posterior_coverage`, with the value a calibrated posterior gives
+  (:func:`~ambient_dcs.metrics.posterior_coverage`, with the value a calibrated posterior gives
   with K samples) — and the same for CSGM's restarts, which are not a posterior;
 
 plus the **oracle**: a diffusion prior trained on the clean digits for the same wall time.
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 
 import keras
@@ -36,14 +35,14 @@ import measurements as M
 
 from ..data.datasets import load_dataset
 from ..data.measured import measure_dataset
-from ..diffusion_priors import DiffusionConfig, family_of, train_diffusion_prior
-from ..models.diffusion import noise_std_of
+from ..priors.diffusion import DiffusionConfig, family_of, train_diffusion_prior
+from ..priors.store import PriorFolder
 from ..reconstruction.csgm import CSGM
 from ..reconstruction.posterior import PosteriorSampling
 from ..reporting.figures import save_comparison_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
 from .ambient_grid import IMAGE_SHAPE, SETTINGS, make_operator
-from .metrics import classifier_scores, mnist_classifier, per_image_squared_error, posterior_coverage
+from ..metrics import classifier_scores, mnist_classifier, per_image_squared_error, posterior_coverage
 from .prior_training import CANDIDATES, generated, train_for_budget
 
 __all__ = ["DEFAULT_SETTINGS", "AmbientDiffusionConfig", "AmbientDiffusionResult", "ambient_diffusion",
@@ -59,9 +58,9 @@ class AmbientDiffusionConfig:
     """Settings (the flags of ``recipes.ambient_diffusion``, same names).
 
     Attributes:
-        settings: names of :data:`~ambient_dcs.evaluation.ambient_grid.SETTINGS`.
+        settings: names of :data:`~ambient_dcs.experiments.ambient_grid.SETTINGS`.
         budget_seconds: training wall time of every prior (AmbientGAN, diffusion, oracle).
-        gan: the AmbientGAN's candidate (:data:`~ambient_dcs.evaluation.prior_training.CANDIDATES`).
+        gan: the AmbientGAN's candidate (:data:`~ambient_dcs.experiments.prior_training.CANDIDATES`).
         channels, batch_size, learning_rate: the diffusion priors' U-Net and training.
         gaussian_laps, e_every, em_posterior_steps, cg_iterations, pool: :class:`DiffusionEM`'s.
         samples, sample_steps: generated digits per score and Heun steps of the diffusion sampler.
@@ -110,7 +109,7 @@ class AmbientDiffusionConfig:
             if not op.is_linear:
                 raise ValueError(f"ambient_diffusion: setting {s!r} is not a linear measurement (diffusion priors "
                                  f"here need a linear operator with Gaussian noise).")
-            noise_std_of(op)  # raises for a non-Gaussian noise model
+            M.noise_std_of(op)  # raises for a non-Gaussian noise model
         self.channels = tuple(int(c) for c in self.channels)
 
     def diffusion_config(self):
@@ -133,18 +132,14 @@ class AmbientDiffusionResult:
 
 def _gan(setting, op, data, config, out, strategy):
     """AmbientGAN trained for the budget (the generator saved in ``out``, reused when there)."""
-    path = out / setting / "ambientgan.keras"
-    meta = path.with_suffix(".json")
-    if path.exists() and meta.exists():
-        print(f"  reusing {path}", flush=True)
-        return keras.saving.load_model(path), json.loads(meta.read_text())
+    folder = PriorFolder(out / setting, "ambientgan")
+    if folder.path.exists() and folder.record.exists():
+        print(f"  reusing {folder.path}", flush=True)
+        return keras.saving.load_model(folder.path), folder.info()
     trainer, clock = train_for_budget(op, data, config.gan, config.seed, config.budget_seconds, strategy=strategy)
     info = {"steps": trainer.steps_done, "train_seconds": clock.seconds, "candidate": config.gan}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    trainer.generator.save(tmp)
-    os.replace(tmp, path)
-    meta.write_text(json.dumps(info, indent=2))
+    folder.out_dir.mkdir(parents=True, exist_ok=True)
+    folder.finish(trainer.generator, info)
     return trainer.generator, info
 
 

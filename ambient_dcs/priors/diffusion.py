@@ -1,4 +1,4 @@
-"""Training a diffusion prior into a folder, the way :mod:`ambient_dcs.priors` trains a GAN prior.
+"""Training a diffusion prior into a folder, the way :mod:`ambient_dcs.priors.gan` trains a GAN prior.
 
 :func:`train_diffusion_prior` picks the trainer from the operator — clean images
 (``measurements.Identity``): :class:`~ambient_dcs.models.DiffusionPrior` (the oracle); a masking
@@ -7,8 +7,9 @@ noise: :class:`~ambient_dcs.models.DiffusionEM` — trains it with :func:`ambien
 (checkpoints, exact resume, progress, divergence guard) for ``config.steps`` steps or until
 ``budget_seconds`` of training, and saves the whole trainer as ``<out>/<name>.keras`` (a
 :class:`~ambient_dcs.reconstruction.PosteriorSampling` prior, or ``prior.sample(n)``) with its settings
-in ``<name>.json``. A finished prior with the same settings is reused; with other settings
-:class:`~ambient_dcs.priors.PriorExistsError` is raised before any work (unless ``overwrite``).
+in ``<name>.json`` (:class:`~ambient_dcs.priors.store.PriorFolder`). A finished prior with the same
+settings is reused; with other settings :class:`~ambient_dcs.priors.store.PriorExistsError` is raised
+before any work (unless ``overwrite``).
 
 Example:
     >>> config = DiffusionConfig(steps=2000, seed=0)
@@ -19,22 +20,21 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import pathlib
-import shutil
 
 import keras
 import tensorflow as tf
 
 import measurements
+from measurements.validation import check_int
 
-from .models.diffusion import AmbientDiffusion, DiffusionPrior
-from .models.diffusion_em import DiffusionEM
-from .networks import unet
-from .priors import check_prior_target, prior_settings, training_dataset
-from .training.callbacks import ScoreCurve, TrainingDiverged
-from .training.fit import train
+from ..models.diffusion import AmbientDiffusion, DiffusionPrior
+from ..models.diffusion_em import DiffusionEM
+from ..networks import unet
+from ..training.callbacks.divergence import TrainingDiverged
+from ..training.callbacks.score_curve import ScoreCurve
+from ..training.fit import train
+from .store import PriorFolder, prior_settings, training_dataset
 
 __all__ = ["DiffusionConfig", "TrainedDiffusionPrior", "FAMILIES", "family_of", "build_diffusion_trainer",
            "train_diffusion_prior"]
@@ -82,9 +82,7 @@ class DiffusionConfig:
         if self.family not in FAMILIES:
             raise ValueError(f"DiffusionConfig: expected family in {list(FAMILIES)}; received {self.family!r}.")
         for name in ("steps", "batch_size", "checkpoint_every", "e_every", "posterior_steps", "cg_iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"DiffusionConfig: expected {name} to be an integer >= 1; received {value!r}.")
+            check_int(getattr(self, name), "DiffusionConfig", name, 1)
 
     def as_dict(self):
         return {**dataclasses.asdict(self), "channels": list(self.channels), "kind": "diffusion"}
@@ -151,8 +149,6 @@ def train_diffusion_prior(data, operator, image_shape, config, out_dir, name="di
     Returns:
         A :class:`TrainedDiffusionPrior`.
     """
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     image_shape = tuple(int(d) for d in image_shape)
     operator.ensure_built(image_shape)
     family = family_of(operator, config.family)
@@ -165,16 +161,13 @@ def train_diffusion_prior(data, operator, image_shape, config, out_dir, name="di
     settings = prior_settings(operator, image_shape, config, family, n)
     if budget_seconds is not None:  # part of what identifies the prior
         settings["config"]["budget_seconds"] = budget_seconds
-    path, meta = out_dir / f"{name}.keras", out_dir / f"{name}.json"
-    run_dir = out_dir / f"{name}_training"
-    if check_prior_target(out_dir, name, settings, overwrite) == "reuse":
+    folder = PriorFolder(out_dir, name)
+    if folder.plan(settings, overwrite) == "reuse":
         if verbose:
-            print(f"Reusing the finished diffusion prior {path} (same settings; --overwrite retrains it).", flush=True)
-        return TrainedDiffusionPrior(keras.saving.load_model(path), path, json.loads(meta.read_text()), reused=True)
-    if overwrite and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "settings.json").write_text(json.dumps(settings, indent=2))
+            print(f"Reusing the finished diffusion prior {folder.path} (same settings; --overwrite retrains it).",
+                  flush=True)
+        return TrainedDiffusionPrior(keras.saving.load_model(folder.path), folder.path, folder.info(), reused=True)
+    run_dir = folder.begin(settings, overwrite)
     with (strategy or tf.distribute.get_strategy()).scope():
         model = build_diffusion_trainer(operator, image_shape, config, n)
     if verbose:
@@ -191,10 +184,7 @@ def train_diffusion_prior(data, operator, image_shape, config, out_dir, name="di
     info = dict(settings, family=family, trainer=type(model).__name__, steps=model.steps_done,
                 train_seconds=history.seconds, resumed_from_step=history.initial_step or None,
                 final_logs={k: float(v[-1]) for k, v in history.history.items()})
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-    meta.write_text(json.dumps(info, indent=2, default=float))
+    folder.finish(model, info)
     if verbose:
-        print(f"Saved {path} ({model.steps_done} steps, {history.seconds:.0f} s of training).", flush=True)
-    return TrainedDiffusionPrior(model, path, info)
+        print(f"Saved {folder.path} ({model.steps_done} steps, {history.seconds:.0f} s of training).", flush=True)
+    return TrainedDiffusionPrior(model, folder.path, info)
