@@ -1,6 +1,7 @@
 """Subprocess side of ``test_trainer_contract.py``: every trainer of ``ambient_dcs.testing.TRAINER_CASES`` at once.
 
-    python -m tests.ambient_dcs.contract_run ROOT --every EVERY [--load] [--kill STEPS] [--replicas STEPS]
+    python -m tests.ambient_dcs.contract_run ROOT --every EVERY --epoch-steps EPOCH [--load] [--kill STEPS]
+        [--replicas STEPS]
 
 Importing TensorFlow costs a process about 10 s of CPU, so one process does several jobs, in this order:
 
@@ -72,7 +73,7 @@ def _at_step(step, action):
     return AtStep()
 
 
-def replicas(root, steps, every):
+def replicas(root, steps, every, epoch_steps):
     import numpy as np
 
     from ambient_dcs.testing import TRAINER_CASES
@@ -89,12 +90,12 @@ def replicas(root, steps, every):
             after_step[model.steps_done] = {"weights": [np.asarray(w).tolist() for w in model.weights],
                                             "logs": {k: float(v) for k, v in (logs or {}).items()}}
 
-        train(model, data, steps=steps, out_dir=root / name, checkpoint_every=every, verbose=0,
-              callbacks=[_at_step(s, record) for s in range(1, steps + 1)])
+        train(model, data, steps=steps, out_dir=root / name, checkpoint_every=every, epoch_steps=epoch_steps,
+              verbose=0, callbacks=[_at_step(s, record) for s in range(1, steps + 1)])
     _write_atomically(root / "replicas.json", json.dumps(out))
 
 
-def kill(root, steps, every):
+def kill(root, steps, every, epoch_steps):
     from ambient_dcs.testing import TRAINER_CASES
     from ambient_dcs.training import train
 
@@ -106,8 +107,8 @@ def kill(root, steps, every):
             time.sleep(900)  # until the test's kill -9 (or give up, should the test be gone)
             os._exit(3)
         model, data = TRAINER_CASES[names[i]]()
-        train(model, data, steps=steps, out_dir=root / names[i], checkpoint_every=every, verbose=0,
-              callbacks=[_at_step(every + 1, lambda model, logs: run(i + 1))])
+        train(model, data, steps=steps, out_dir=root / names[i], checkpoint_every=every, epoch_steps=epoch_steps,
+              verbose=0, callbacks=[_at_step(every + 1, lambda model, logs: run(i + 1))])
 
     run(0)
 
@@ -116,6 +117,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=pathlib.Path)
     parser.add_argument("--every", type=int, required=True, help="checkpoint_every of the runs")
+    parser.add_argument("--epoch-steps", type=int, required=True, help="epoch_steps of the runs")
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--replicas", type=int, metavar="STEPS")
     parser.add_argument("--kill", type=int, metavar="STEPS")
@@ -128,9 +130,9 @@ def main(argv=None):
     if args.load:
         load(args.root / "keras")
     if args.replicas:
-        replicas(args.root / "replicas", args.replicas, args.every)
+        replicas(args.root / "replicas", args.replicas, args.every, args.epoch_steps)
     if args.kill:
-        kill(args.root / "killed", args.kill, args.every)
+        kill(args.root / "killed", args.kill, args.every, args.epoch_steps)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ Tracing a train step costs seconds, so each trainer trains twice in this process
 several tests:
 
 * run A (:func:`reference`): ``STEPS`` uninterrupted steps, weights and logged values recorded after
-  each of the first ``EVERY`` steps. Saved as ``.keras`` for the fresh-process load; the reference of
-  the resume (its final weights) and of the replica runs (its first steps);
+  each step, and every batch's logs as a user's callback reads them. Saved as ``.keras`` for the
+  fresh-process load; the reference of the resume (its final weights, what its callbacks see) and of
+  the replica runs (its first steps);
 * run B (:func:`poisoned`): the same, but a weight is set to NaN after step ``STEPS - 1``, so step
   ``STEPS`` diverges when a checkpoint is due. Its first steps must be A's (same seed); its model,
   diverged, then resumes the killed run: the checkpoint must restore every variable.
@@ -39,7 +40,8 @@ from ambient_dcs.training import TrainingDiverged, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NAMES = list(TRAINER_CASES)
-STEPS, EVERY = 6, 3  # checkpoints at steps 3 and 6; 2 batches per pass over the data: step 3 resumes mid-pass
+# Checkpoints at steps 2, 4, 6, 8; Keras epochs of 4 steps, so a resume from step 2 lands inside epoch 1 of 2.
+STEPS, EVERY, EPOCH = 8, 2, 4
 REPLICA_STEPS = 2
 ATOL = 1e-6
 TIMEOUT = 300  # seconds, for any subprocess wait
@@ -74,6 +76,22 @@ class Record(keras.callbacks.Callback):
             self.logs[step] = {k: float(v) for k, v in (logs or {}).items()}
 
 
+class Rows(keras.callbacks.Callback):
+    """What a Keras user's callback does: reads ``logs[key]`` of every batch (``keys``: those of the
+    uninterrupted run; a batch with other logs raises ``KeyError``), a row ``(epoch, batch, keys, values)`` each."""
+
+    def __init__(self, keys=None):
+        super().__init__()
+        self.keys, self.rows, self.epoch = keys, [], None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        keys = self.keys or sorted(logs)
+        self.rows.append((self.epoch, batch, tuple(sorted(logs)), {k: float(logs[k]) for k in keys}))
+
+
 class Poison(keras.callbacks.Callback):
     """Sets the model's first trainable weight to NaN after step ``after``: the next step's losses are NaN."""
 
@@ -98,6 +116,7 @@ class Job:
         self._log = open(self.folder / "log.txt", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.ambient_dcs.contract_run", str(self.folder), "--every", str(EVERY),
+             "--epoch-steps", str(EPOCH),
              *map(str, flags)], cwd=ROOT, env=ENV, stdout=self._log, stderr=subprocess.STDOUT)
 
     def output(self):
@@ -188,11 +207,11 @@ def reference(tmp_path_factory):
 
     def run(name):
         model, data = TRAINER_CASES[name]()
-        record = Record(EVERY)
+        record, rows = Record(STEPS), Rows()
         history = train(model, data, steps=STEPS, out_dir=tmp_path_factory.mktemp(f"{name}-A"),
-                        checkpoint_every=EVERY, verbose=0, callbacks=[record])
+                        checkpoint_every=EVERY, epoch_steps=EPOCH, verbose=0, callbacks=[record, rows])
         assert history.initial_step == 0 and model.steps_done == STEPS
-        return {"model": model, "record": record, "weights": weights_of(model),
+        return {"model": model, "record": record, "rows": rows.rows, "weights": weights_of(model),
                 "optimizer": optimizer_variables_of(model)}
 
     return _per_trainer(run)
@@ -207,7 +226,7 @@ def poisoned(tmp_path_factory):
         out_dir = tmp_path_factory.mktemp(f"{name}-B")
         record = Record(EVERY)
         with pytest.raises(TrainingDiverged) as error:
-            train(model, data, steps=STEPS, out_dir=out_dir, checkpoint_every=EVERY, verbose=0,
+            train(model, data, steps=STEPS, out_dir=out_dir, checkpoint_every=EVERY, epoch_steps=EPOCH, verbose=0,
                   callbacks=[record, Poison(after=STEPS - 1)])
         finite = all(np.isfinite(w).all() for w in weights_of(model))
         return {"model": model, "record": record, "error": error.value, "finite": finite, "out_dir": out_dir}
@@ -252,8 +271,8 @@ def test_config_round_trip(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_same_seed_same_first_steps(name, reference, poisoned):
     a, b = reference(name)["record"], poisoned(name)["record"]
-    assert sorted(a.weights) == sorted(b.weights) == list(range(1, EVERY + 1))
-    for step in a.weights:
+    assert sorted(b.weights) == list(range(1, EVERY + 1))
+    for step in b.weights:
         assert_arrays_close(b.weights[step], a.weights[step], f"{name}: weights after step {step}")
         assert_logs_close(b.logs[step], a.logs[step], f"{name}: logs of step {step}")
     assert any(not np.array_equal(w, w1) for w, w1 in zip(a.weights[EVERY], a.weights[1])), "no weight changed"
@@ -266,12 +285,13 @@ def test_nan_guard_keeps_the_last_good_checkpoint(name, reference, poisoned):
     assert f"step {STEPS}" in str(run["error"]), run["error"]
     assert not run["finite"]  # diverged in memory ...
     meta = json.loads((run["out_dir"] / "backup" / "training_metadata.json").read_text())
-    assert meta["step"] == EVERY < STEPS  # ... the checkpoint due at the NaN step was refused ...
+    last_good = STEPS - EVERY
+    assert meta["step"] == last_good  # ... the checkpoint due at the NaN step was refused ...
     model, _ = TRAINER_CASES[name]()
     model.load_weights(run["out_dir"] / "backup" / meta["weights"])
     assert all(np.isfinite(w).all() for w in weights_of(model) + optimizer_variables_of(model))  # ... and kept
-    assert model.steps_done == EVERY
-    assert_arrays_close(weights_of(model), reference(name)["record"].weights[EVERY], f"{name}: checkpoint")
+    assert model.steps_done == last_good
+    assert_arrays_close(weights_of(model), reference(name)["record"].weights[last_good], f"{name}: checkpoint")
 
 
 @pytest.mark.slow  # a subprocess
@@ -298,11 +318,21 @@ def test_kill_9_then_resume_gives_the_uninterrupted_weights(name, jobs, referenc
     assert json.loads((out_dir / "backup" / "training_metadata.json").read_text())["step"] == EVERY
     model = poisoned(name)["model"]  # diverged: the checkpoint must restore every variable
     _, data = TRAINER_CASES[name]()  # a new dataset object: iterating one again continues its shuffling
-    history = train(model, data, steps=STEPS, out_dir=out_dir, checkpoint_every=EVERY, verbose=0)
-    assert history.initial_step == EVERY > 0 and model.steps_done == STEPS
     run = reference(name)
+    rows = Rows(keys=run["rows"][0][3].keys())  # a user's callback: logs[key] of every batch
+    history = train(model, data, steps=STEPS, out_dir=out_dir, checkpoint_every=EVERY, epoch_steps=EPOCH, verbose=0,
+                    callbacks=[rows])
+    assert history.initial_step == EVERY > 0 and model.steps_done == STEPS
     assert_arrays_close(weights_of(model), run["weights"], f"{name}: weights")
     assert_arrays_close(optimizer_variables_of(model), run["optimizer"], f"{name}: optimizer variables")
+    # The resume is invisible to the callback: it sees the batches that trained, as the uninterrupted run
+    # numbers them, with the same logs; from the epoch after the resumed one, the same values.
+    expected = run["rows"][EVERY:]
+    assert [r[:3] for r in rows.rows] == [r[:3] for r in expected] and rows.rows[0][:2] == (0, EVERY)
+    later = [(got[3], want[3]) for got, want in zip(rows.rows, expected) if want[0] > 0]
+    assert len(later) == STEPS - EPOCH
+    for step, (got, want) in enumerate(later, start=EPOCH + 1):
+        assert_logs_close(got, want, f"{name}: logs of step {step}")
 
 
 @pytest.mark.slow

@@ -50,7 +50,9 @@ class StepBackupAndRestore(keras.callbacks.BackupAndRestore):
       uninterrupted run. Here the restarted run enters epoch E, passes over (without training on
       them) the batches the backup already covers, and trains the rest: the total number of steps
       equals the uninterrupted run's. (With a dataset reshuffled per epoch, the skipped batches of
-      the restarted process are not the same examples; only their number is.)
+      the restarted process are not the same examples; only their number is.) Under
+      :func:`ambient_dcs.train` no callback sees the passed-over batches
+      (:class:`~ambient_dcs.training.callbacks.resume.ResumedCallbackList`).
     * **Atomic writes.** Each backup is written under a new name, then ``training_metadata.json``
       (which names it) is replaced atomically, then older backups are removed: a ``kill -9`` at
       any moment leaves a complete, loadable backup.
@@ -130,8 +132,11 @@ class StepBackupAndRestore(keras.callbacks.BackupAndRestore):
         self._step = self._last_saved_step = self._last_attempt = step
         self._steps_before_epoch = step - done
         self.restored = {"epoch": epoch, "step": step, "weights": weights}
-        self._say(f"StepBackupAndRestore: resumed from {weights} (step {step}; epoch {epoch + 1}"
-                  + (f", skipping its first {done} batches)" if done else ")"))
+        params = self.params or {}
+        where = f"epoch {epoch + 1}" + (f" of {params['epochs']}" if params.get("epochs") else "")
+        if done:
+            where += f", batch {done + 1}" + (f" of {steps_per_epoch}" if steps_per_epoch else "")
+        self._say(f"StepBackupAndRestore: resumed from {weights} at step {step} ({where}).")
         if done:
             self._skip_batches(done)
 
