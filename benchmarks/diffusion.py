@@ -14,14 +14,7 @@ import json
 import pathlib
 import time
 
-import numpy as np
-import tensorflow as tf
-
-from ambient_dcs.models.diffusion import DiffusionPrior
-from ambient_dcs.networks import unet
-
-from .flops import forward_flops
-from .hardware import describe_machine, matmul_peak
+from .hardware import describe_machine, matmul_peak  # TensorFlow-free until a benchmark runs
 
 SHAPE = (28, 28, 1)
 
@@ -29,6 +22,14 @@ SHAPE = (28, 28, 1)
 def time_diffusion(peak, batch=64, channels=(16, 32), jit=False, steps=10, sample_steps=18, samples=64):
     """``{"train": …, "sample": …}``: seconds, rates, GFLOP/s and fraction of ``peak`` of a denoiser
     training step and of Heun sampling, one configuration."""
+    import numpy as np
+    import tensorflow as tf
+
+    from ambient_dcs.models.diffusion import DiffusionPrior
+    from ambient_dcs.networks import unet
+
+    from .flops import forward_flops
+
     prior = DiffusionPrior(unet(SHAPE, channels=channels, seed=0), seed=0)
     prior.compile(jit_compile=jit)
     x = np.random.default_rng(0).uniform(size=(batch, *SHAPE)).astype(np.float32)
@@ -78,6 +79,9 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer steps (seconds)")
     p.add_argument("--json", default="results/benchmarks/diffusion.json", help="where to write the numbers")
     args = p.parse_args(argv)
+    from recipes.startup import start_tensorflow
+
+    start_tensorflow()
     peak = matmul_peak(2048, seconds=1.0 if args.quick else 3.0)
     results = {"machine": describe_machine(), "matmul": peak, **bench_diffusion(peak["gflops"], args.quick)}
     for name in ("graph", "xla"):

@@ -25,16 +25,8 @@ import pathlib
 import sys
 import time
 
-import keras
-import tensorflow as tf
-
-from ambient_dcs.models.pretrained import mnist_vae_prior
-from ambient_dcs.training.distribute import set_precision
-
-from .diffusion import bench_diffusion
-from .flops import csgm_flops_per_row_step, dense_operator_flops
-from .hardware import describe_machine, matmul_peak
-from .run import CSGM_RESTARTS, M_CSGM, SHAPE, _csgm_problem, _csgm_time, bench_dcs, time_ambientgan
+# TensorFlow and the library are imported where they are used, after the arguments are parsed:
+# --help and an argument error answer at once.
 
 #: Latents optimised together in the batch scan (images × restarts).
 LATENT_SCAN = (64, 256, 1024, 4096)
@@ -46,6 +38,8 @@ class NoGPUError(RuntimeError):
 
 def gpu_devices():
     """``(physical GPUs, the device a matmul ran on)``."""
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     with tf.device("/GPU:0" if gpus else "/CPU:0"):
         placed = tf.matmul(tf.ones((8, 8)), tf.ones((8, 8))).device
@@ -54,6 +48,8 @@ def gpu_devices():
 
 def require_gpu():
     """Raises :class:`NoGPUError` with what TensorFlow sees unless a GPU runs the ops."""
+    import tensorflow as tf
+
     gpus, placed = gpu_devices()
     if not gpus or "GPU" not in placed.upper():
         seen = ", ".join(d.name for d in tf.config.list_physical_devices()) or "nothing"
@@ -67,6 +63,11 @@ def require_gpu():
 
 def bench_csgm_loop(peak, quick):
     """CSGM's latent loop: graph vs XLA at batch 64 × 10 restarts, then the latent-count scan."""
+    from ambient_dcs.models.pretrained import mnist_vae_prior
+
+    from .flops import csgm_flops_per_row_step, dense_operator_flops
+    from .suite import CSGM_RESTARTS, M_CSGM, SHAPE, _csgm_problem, _csgm_time
+
     generator = mnist_vae_prior(verbose=0)
     steps = 20 if quick else 300
     op, _, y = _csgm_problem(max(LATENT_SCAN) // CSGM_RESTARTS + 1)
@@ -89,6 +90,10 @@ def bench_csgm_loop(peak, quick):
 
 def bench_ambientgan_precisions(peaks, quick):
     """AmbientGAN at the paper's width: float32 vs mixed-float16, graph and XLA."""
+    from ambient_dcs.training.distribute import set_precision
+
+    from .suite import time_ambientgan
+
     out = {}
     for precision, peak in (("float32", peaks["float32"]), ("mixed-float16", peaks["float16"])):
         set_precision(precision)
@@ -109,6 +114,18 @@ def main(argv=None):
     p.add_argument("--allow-cpu", action="store_true",
                    help="run without a GPU (only to test this script: the numbers are not GPU numbers)")
     args = p.parse_args(argv)
+    from recipes.startup import start_tensorflow
+
+    start_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    from ambient_dcs.models.pretrained import mnist_vae_prior
+
+    from .diffusion import bench_diffusion
+    from .hardware import describe_machine, matmul_peak
+    from .suite import bench_dcs
+
     gpus, placed = gpu_devices()
     print(f"TensorFlow {tf.__version__} sees: " + ", ".join(f"{d.device_type} {d.name}"
                                                              for d in tf.config.list_physical_devices()), flush=True)

@@ -18,25 +18,24 @@ import os
 import tempfile
 import time
 
-import numpy as np
-
-import measurements as M
-from ambient_dcs.data.datasets import load_dataset
-from ambient_dcs.data.files import load_measurements, save_measurements
-from ambient_dcs.networks import vae_decoder
-from ambient_dcs.reconstruction.csgm import CSGM
-
-from .hardware import peak_rss_mb
+from .hardware import peak_rss_mb  # NumPy, TensorFlow and the library are imported by the commands that use them
 
 SHAPE = (28, 28, 1)
 
 
 def _operator():
+    import measurements as M
+
     return M.PixelDrop(0.5, seed=0)
 
 
 def make_file(path, images):
     """Writes ``images`` measurements to ``path`` (an .npz)."""
+    import numpy as np
+
+    from ambient_dcs.data.datasets import load_dataset
+    from ambient_dcs.data.files import save_measurements
+
     op = _operator()
     op.ensure_built(SHAPE)
     digits = load_dataset("mnist-embedded", "train")
@@ -48,6 +47,12 @@ def make_file(path, images):
 
 def run(path, mode, batch_size=256):
     """Reconstructs the file; returns seconds and peak RSS (MiB) of this process."""
+    import numpy as np
+
+    from ambient_dcs.data.files import load_measurements
+    from ambient_dcs.networks import vae_decoder
+    from ambient_dcs.reconstruction.csgm import CSGM
+
     csgm = CSGM(vae_decoder(seed=0), _operator(), steps=2, restarts=2, batch_size=batch_size, seed=0)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:

@@ -15,20 +15,14 @@ import argparse
 import tempfile
 import time
 
-import keras
-import numpy as np
-import tensorflow as tf
-
 __all__ = ["bench_train_overhead"]
-
-
-class _EndTime(keras.callbacks.Callback):
-    def on_train_end(self, logs=None):
-        self.at = time.perf_counter()
 
 
 def _stream(image_shape, autotune):
     """The input pipeline of ``train_prior`` (shuffle, repeat, batch, prefetch) over random images."""
+    import numpy as np
+    import tensorflow as tf
+
     x = np.random.default_rng(0).random((512, *image_shape)).astype("float32")
     ds = tf.data.Dataset.from_tensor_slices(x).shuffle(512, seed=0).repeat().batch(16).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
@@ -42,15 +36,22 @@ def bench_train_overhead(calls=8, steps=5):
     Kinds: ``fit`` with autotuning on, ``fit`` with it off, and :func:`ambient_dcs.train` (which
     switches it off). ``blocked`` counts the calls that waited more than 1 s.
     """
+    import keras
+    import numpy as np
+
     from ambient_dcs.testing import TRAINER_CASES
     from ambient_dcs.training import train
+
+    class EndTime(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.at = time.perf_counter()
 
     model = TRAINER_CASES["AmbientGAN"]()[0]  # a tiny compiled AmbientGAN: the delay is not in the model
     results = {}
     for kind in ("fit, autotune on", "fit, autotune off", "ambient_dcs.train"):
         delays = []
         for _ in range(calls):
-            end = _EndTime()
+            end = EndTime()
             if kind.startswith("fit"):
                 model.fit(_stream(model.image_shape, kind.endswith("on")), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
                           callbacks=[end])

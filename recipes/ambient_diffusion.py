@@ -20,20 +20,16 @@ The experiment itself is the library function ambient_dcs.experiments.ambient_di
 
 from __future__ import annotations
 
-from ambient_dcs.experiments.ambient_diffusion import (DEFAULT_SETTINGS, AmbientDiffusionConfig, ambient_diffusion,
-                                                      write_ambient_diffusion_report)
-from ambient_dcs.experiments.ambient_grid import SETTINGS
-from ambient_dcs.experiments.prior_training import CANDIDATES
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
     p = common.parser("recipes.ambient_diffusion", __doc__)
-    p.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS, choices=list(SETTINGS), metavar="SETTING",
-                   help="measurement settings: " + ", ".join(SETTINGS))
+    p.add_argument("--settings", nargs="+", default=list(names.DIFFUSION_SETTINGS), choices=list(names.GRID_SETTINGS),
+                   metavar="SETTING", help="measurement settings: " + ", ".join(names.GRID_SETTINGS))
     p.add_argument("--budget-seconds", type=float, default=120.0, help="training wall time of every prior")
-    p.add_argument("--gan", default="grid, lr ×3", choices=list(CANDIDATES), metavar="CANDIDATE",
-                   help="AmbientGAN's training candidate (recipes.prior_training): " + "; ".join(CANDIDATES))
+    p.add_argument("--gan", default="grid, lr ×3", choices=list(names.PRIOR_CANDIDATES), metavar="CANDIDATE",
+                   help="AmbientGAN's training candidate (recipes.prior_training): " + "; ".join(names.PRIOR_CANDIDATES))
     p.add_argument("--channels", type=int, nargs="+", default=[16, 32], help="U-Net channels per resolution")
     p.add_argument("--batch-size", type=int, default=64, help="diffusion training batch")
     p.add_argument("--learning-rate", type=float, default=1e-3, help="diffusion training learning rate (Adam)")
@@ -69,7 +65,12 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), ambient_diffusion, AmbientDiffusionConfig, write_ambient_diffusion_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.ambient_diffusion import (AmbientDiffusionConfig, ambient_diffusion,
+                                                          write_ambient_diffusion_report)
+
+    return common.run(args, strategy, ambient_diffusion, AmbientDiffusionConfig, write_ambient_diffusion_report)
 
 
 if __name__ == "__main__":

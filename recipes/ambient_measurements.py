@@ -31,16 +31,14 @@ The experiment itself is the library function ambient_dcs.experiments.ambient_gr
 
 from __future__ import annotations
 
-from ambient_dcs.experiments.ambient_grid import (SETTINGS, THETA_PROTOCOLS, AmbientGridConfig, ambient_grid,
-                                                  write_ambient_grid_report)
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
     p = common.parser("recipes.ambient_measurements", __doc__)
-    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS),
+    p.add_argument("--settings", nargs="+", default=list(names.GRID_SETTINGS), choices=list(names.GRID_SETTINGS),
                    help="measurement settings to run")
-    p.add_argument("--theta", nargs="+", default=["once"], choices=THETA_PROTOCOLS,
+    p.add_argument("--theta", nargs="+", default=["once"], choices=names.THETA_PROTOCOLS,
                    help="θ protocol(s): once = each training digit measured once (what an instrument gives); "
                         "per-batch = a fresh θ every batch from the clean digits (the paper's protocol)")
     p.add_argument("--steps", type=int, default=2000, help="generator updates per run (the paper: 27,000)")
@@ -65,7 +63,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), ambient_grid, AmbientGridConfig, write_ambient_grid_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.ambient_grid import AmbientGridConfig, ambient_grid, write_ambient_grid_report
+
+    return common.run(args, strategy, ambient_grid, AmbientGridConfig, write_ambient_grid_report)
 
 
 if __name__ == "__main__":

@@ -35,24 +35,21 @@ import argparse
 import sys
 import time
 
-from ambient_dcs.data.datasets import DATASETS
-from ambient_dcs.experiments.main_job import (DEFAULT_OPERATOR, DEFAULT_OPERATOR_ARGS, LASSO_MAX_RANDOM_IMAGES, JobError,
-                                  MainJobConfig, ambient_then_reconstruct, write_report)
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
     p = common.parser("recipes.ambient_then_reconstruct", __doc__)
     data = p.add_argument_group("data and measurements")
     data.add_argument("--dataset", default="mnist-embedded",
-                      help=f"clean images to measure (demonstration mode): one of {list(DATASETS)} or a .npy/.npz "
+                      help=f"clean images to measure (demonstration mode): one of {list(names.DATASETS)} or a .npy/.npz "
                            f"file of images (N, H, W, C) in [0, 1]")
     data.add_argument("--operator", default=None,
                       help=f"measurement operator: a name from measurements.__all__ or an operator config .json "
-                           f"(default: {DEFAULT_OPERATOR}, or the operator stored in --measurements)")
+                           f"(default: {names.MAIN_JOB_OPERATOR}, or the operator stored in --measurements)")
     data.add_argument("--operator-args", default=None,
-                      help=f"JSON object of the operator's arguments (default for {DEFAULT_OPERATOR}: "
-                           f"{DEFAULT_OPERATOR_ARGS})")
+                      help=f"JSON object of the operator's arguments (default for {names.MAIN_JOB_OPERATOR}: "
+                           f"{names.MAIN_JOB_OPERATOR_ARGS})")
     data.add_argument("--measurements", default=None, metavar="FILE.npz",
                       help="your own measurements (keys y, theta/<name>, image_shape, operator; see "
                            "recipes.make_measurements): train on them and reconstruct all of them")
@@ -61,7 +58,7 @@ def parse_args(argv=None):
     data.add_argument("--test-images", type=int, default=100,
                       help="held-out images to measure and reconstruct (demonstration mode)")
     prior = p.add_argument_group("prior training")
-    prior.add_argument("--prior", default="gan", choices=["gan", "diffusion", "both"],
+    prior.add_argument("--prior", default="gan", choices=list(names.PRIOR_FAMILIES),
                        help="prior learned from the measurements: gan (AmbientGAN, reconstructed by CSGM), diffusion "
                             "(Ambient Diffusion for masks, EM with posterior sampling otherwise; reconstructed by "
                             "posterior sampling, with a per-pixel std) or both")
@@ -94,7 +91,7 @@ def parse_args(argv=None):
     rec.add_argument("--posterior-steps", type=int, default=12, help="noise levels of posterior sampling")
     rec.add_argument("--no-lasso", action="store_true",
                      help=f"skip the Lasso baselines (always skipped for a random operator on more than "
-                          f"{LASSO_MAX_RANDOM_IMAGES} images: one Lasso problem per image)")
+                          f"{names.LASSO_MAX_RANDOM_IMAGES} images: one Lasso problem per image)")
     out = p.add_argument_group("output")
     common.add_common_flags(out, "ambient_then_reconstruct",
                             seed_help="seed of the measurements, the training and the restarts")
@@ -125,6 +122,8 @@ def main(argv=None):
     args = parse_args(argv)
     started = time.perf_counter()
     out, strategy = common.setup(args, create_out=False)  # the job makes --out once its inputs are checked
+    from ambient_dcs.experiments.main_job import JobError, MainJobConfig, ambient_then_reconstruct, write_report
+
     try:
         result = ambient_then_reconstruct(MainJobConfig(**common.settings(args, drop=("no_xla",))),
                                           strategy=strategy, started=started)

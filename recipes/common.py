@@ -1,12 +1,17 @@
 """What every recipe shares: the parser, the flags ``--strategy``, ``--precision``, ``--seed`` (or ``--seeds``)
 and ``--out``, their checks, and the set-up they imply.
 
+A recipe parses and checks its arguments first and imports the library (and with it TensorFlow)
+after, so ``--help`` and an argument error answer at once; :func:`setup` then starts TensorFlow
+without its C++ start-up lines (:func:`recipes.startup.start_tensorflow`).
+
     p = common.parser("recipes.my_recipe", __doc__)
     p.add_argument("--steps", type=int, default=2000, help="training steps")
     common.add_common_flags(p, "my_recipe", seed_help="seed of everything")
     args = p.parse_args(argv)
     common.require_positive(p, args, ["steps"])
-    out, strategy = common.setup(args)   # precision set, strategy made, output folder created
+    out, strategy = common.setup(args)   # TensorFlow started, precision set, strategy made, output folder created
+    from ambient_dcs.experiments.my_experiment import my_experiment   # the library, once the arguments are good
 """
 
 from __future__ import annotations
@@ -14,8 +19,12 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-from ambient_dcs.reporting.tables import prepare_output_dir
-from ambient_dcs.training.distribute import add_strategy_argument, make_strategy, set_precision
+from recipes import names
+from recipes.startup import ENVIRONMENT_HELP, start_tensorflow
+
+__all__ = ["parser", "add_common_flags", "add_strategy_argument", "require_positive", "settings", "setup", "run",
+           "seed", "start_tensorflow"]
+
 
 def seed(text):
     """An ``argparse`` type: a non-negative integer (what every seed of the library accepts)."""
@@ -34,10 +43,26 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def parser(module, doc, epilog=True):
     """An ``ArgumentParser`` for ``python -m <module>``: the docstring's first paragraph as the
-    description and (``epilog=True``) the rest after the flags."""
+    description and (``epilog=True``) the rest after the flags, then :data:`ENVIRONMENT_HELP`."""
+    rest = doc.split("\n\n", 1)[1] + "\n\n" if epilog else ""
     return argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n\n")[0],
-                                   epilog=doc.split("\n\n", 1)[1] if epilog else None,
+                                   epilog=rest + ENVIRONMENT_HELP,
                                    formatter_class=HelpFormatter if epilog else argparse.ArgumentDefaultsHelpFormatter)
+
+
+def add_strategy_argument(p):
+    """Adds ``--strategy`` and ``--precision`` to ``p`` (the names of ``ambient_dcs.training.distribute``)."""
+    p.add_argument(
+        "--strategy", choices=names.STRATEGIES, default="default",
+        help="tf.distribute strategy of the training: 'default' (one device), 'mirrored' (all local GPUs, "
+             "the global batch split across them) or 'multiworker' (one process per machine, cluster from "
+             "TF_CONFIG); see README 'Running on a GPU / several GPUs'")
+    p.add_argument(
+        "--precision", choices=list(names.PRECISIONS), default="float32",
+        help="numerics of the networks: 'mixed-float16' (GPUs with tensor cores; losses scaled dynamically) "
+             "or 'mixed-bfloat16' (recent GPUs/TPUs): float16/bfloat16 compute, float32 weights. On a CPU "
+             "they are slower, not faster")
+    return p
 
 
 def add_common_flags(p, recipe=None, *, seed_help=None, seeds=None, seeds_help="seeds (one run per seed)",
@@ -77,12 +102,17 @@ def settings(args, drop=()):
 
 
 def setup(args, create_out=True):
-    """Applies the shared flags: Keras' precision policy, the ``tf.distribute`` strategy and (unless
+    """Applies the shared flags, once the arguments are checked: TensorFlow started quietly
+    (:func:`recipes.startup.start_tensorflow`), Keras' precision policy, the ``tf.distribute`` strategy and (unless
     ``create_out=False``: the recipe makes it once its inputs are checked) the output folder.
 
     Returns:
         ``(out, strategy)``: the output folder as a ``Path`` and the strategy.
     """
+    start_tensorflow()
+    from ambient_dcs.reporting.tables import prepare_output_dir
+    from ambient_dcs.training.distribute import make_strategy, set_precision
+
     if getattr(args, "precision", None) is not None:
         set_precision(args.precision)
     strategy = make_strategy(args.strategy) if getattr(args, "strategy", None) is not None else None
@@ -90,10 +120,9 @@ def setup(args, create_out=True):
     return out, strategy
 
 
-def run(args, experiment, config_class, write_report):
-    """The ``main`` of an experiment recipe: :func:`setup`, ``experiment(config_class(**flags), strategy=…)``,
-    then its report written and printed. Returns the exit status (0)."""
-    _, strategy = setup(args)
+def run(args, strategy, experiment, config_class, write_report):
+    """The rest of an experiment recipe's ``main``, after :func:`setup`: ``experiment(config_class(**flags),
+    strategy=…)``, then its report written and printed. Returns the exit status (0)."""
     result = experiment(config_class(**settings(args)), strategy=strategy)
     print("\n" + write_report(result))
     print(f"Results written to {result.out}/")

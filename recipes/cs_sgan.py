@@ -21,9 +21,7 @@ function ambient_dcs.experiments.csgan_experiments.cs_sgan.
 
 from __future__ import annotations
 
-from ambient_dcs.experiments.csgan_experiments import CsSganConfig, cs_sgan, write_cs_sgan_report
-from ambient_dcs.models.csgan import LATENT_OBJECTIVES, PENALTY_ANCHORS
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
@@ -39,9 +37,9 @@ def parse_args(argv=None):
                    help="G: an MLP with batch norm (256-512-1024), or the paper's DCS MLP (500-500, no norm)")
     p.add_argument("--optimisation-cost-weight", type=float, default=3.0, help="β of β·‖ẑ − z0‖² (CS-GAN: 3)")
     p.add_argument("--step-size", type=float, default=0.01, help="initial latent step size (learned)")
-    p.add_argument("--latent-objective", choices=LATENT_OBJECTIVES, default="per-example",
+    p.add_argument("--latent-objective", choices=names.LATENT_OBJECTIVES, default="per-example",
                    help="what the latent steps descend: per-example or batch-mean (the original CS-GAN's, 1/64 of the step)")
-    p.add_argument("--penalty-anchor", choices=PENALTY_ANCHORS, default="projected",
+    p.add_argument("--penalty-anchor", choices=names.PENALTY_ANCHORS, default="projected",
                    help="z0 of the penalty β‖ẑ − z0‖²: initial (unprojected, as the original) or projected (proj(z0))")
     p.add_argument("--tsne-samples", type=int, default=2000, help="samples in the t-SNE plot (paper: 2000)")
     p.add_argument("--samples-per-class", type=int, default=10, help="columns of the class-conditional grid")
@@ -62,7 +60,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), cs_sgan, CsSganConfig, write_cs_sgan_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.csgan_experiments import CsSganConfig, cs_sgan, write_cs_sgan_report
+
+    return common.run(args, strategy, cs_sgan, CsSganConfig, write_cs_sgan_report)
 
 
 if __name__ == "__main__":

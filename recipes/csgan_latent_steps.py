@@ -23,9 +23,7 @@ ambient_dcs.experiments.csgan_experiments.csgan_latent_steps.
 
 from __future__ import annotations
 
-from ambient_dcs.experiments.csgan_experiments import (VARIANTS, CsganLatentStepsConfig, csgan_latent_steps,
-                                                      write_csgan_latent_steps_report)
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
@@ -37,7 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--latent-dim", type=int, default=100, help="size of z")
     p.add_argument("--optimisation-cost-weight", type=float, default=3.0, help="β of β·‖ẑ − z0‖² (original: 3)")
     p.add_argument("--step-size", type=float, default=0.01, help="initial latent step size (learned; original 0.01)")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["per-example:projected"],
+    p.add_argument("--variants", nargs="+", choices=names.CSGAN_VARIANTS, default=["per-example:projected"],
                    help="CS-GAN variants run for each T > 0, as <latent objective>:<penalty anchor>. Objective: "
                         "per-example (each latent descends its own error) or batch-mean (the original's mean over a "
                         "batch of 64: 1/64 of the step). Anchor of β‖ẑ − z0‖²: initial (the unprojected z0, as the "
@@ -62,7 +60,12 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), csgan_latent_steps, CsganLatentStepsConfig, write_csgan_latent_steps_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.csgan_experiments import (CsganLatentStepsConfig, csgan_latent_steps,
+                                                          write_csgan_latent_steps_report)
+
+    return common.run(args, strategy, csgan_latent_steps, CsganLatentStepsConfig, write_csgan_latent_steps_report)
 
 
 if __name__ == "__main__":

@@ -16,15 +16,13 @@ The experiment itself is the library function ambient_dcs.experiments.csgm_vs_la
 
 from __future__ import annotations
 
-from ambient_dcs.experiments.csgm_vs_lasso import (PAPER_MEASUREMENTS, CsgmVsLassoConfig, csgm_vs_lasso,
-                                                  write_csgm_vs_lasso_report)
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
     p = common.parser("recipes.csgm_vs_lasso", __doc__, epilog=False)
     p.add_argument("--images", type=int, default=300, help="test images for the Gaussian-measurement curves")
-    p.add_argument("--measurements", type=int, nargs="+", default=list(PAPER_MEASUREMENTS),
+    p.add_argument("--measurements", type=int, nargs="+", default=list(names.PAPER_MEASUREMENTS),
                    help="numbers of Gaussian measurements m")
     p.add_argument("--steps", type=int, default=1000, help="Adam steps per restart (paper: 1000)")
     p.add_argument("--restarts", type=int, default=3, help="random restarts per image (paper: 10)")
@@ -49,7 +47,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), csgm_vs_lasso, CsgmVsLassoConfig, write_csgm_vs_lasso_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.csgm_vs_lasso import CsgmVsLassoConfig, csgm_vs_lasso, write_csgm_vs_lasso_report
+
+    return common.run(args, strategy, csgm_vs_lasso, CsgmVsLassoConfig, write_csgm_vs_lasso_report)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import argparse
 
-from ambient_dcs.experiments.dcs_table import ROWS, DcsTableConfig, dcs_table, write_dcs_table_report
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
     p = common.parser("recipes.dcs_table", __doc__, epilog=False)
     p.add_argument("--measurements", type=int, nargs="+", default=[10, 25], help="numbers of measurements m (paper: 10 25)")
-    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="DCS rows of Table 2 to train")
+    p.add_argument("--rows", nargs="+", default=list(names.DCS_ROWS), choices=names.DCS_ROWS,
+                   help="DCS rows of Table 2 to train")
     p.add_argument("--steps", type=int, default=2000, help="training steps per model (batch --batch-size)")
     p.add_argument("--batch-size", type=int, default=64, help="training batch size (original: 64)")
     p.add_argument("--learning-rate", type=float, default=3e-3,
@@ -80,7 +80,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), dcs_table, DcsTableConfig, write_dcs_table_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.dcs_table import DcsTableConfig, dcs_table, write_dcs_table_report
+
+    return common.run(args, strategy, dcs_table, DcsTableConfig, write_dcs_table_report)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ambient_dcs.data.datasets import DATASETS, SPLITS
-from ambient_dcs.data.files import MeasurementFileError, operator_from_spec
-from ambient_dcs.experiments.main_job import measure_to_file
-from recipes import common
+from recipes import common, names
 
 DEFAULT_OPERATOR = "PixelDrop"
 DEFAULT_OPERATOR_ARGS = '{"p": 0.9, "noise": {"GaussianNoise": {"std": 0.1}}}'
@@ -28,8 +25,8 @@ DEFAULT_OPERATOR_ARGS = '{"p": 0.9, "noise": {"GaussianNoise": {"std": 0.1}}}'
 def parse_args(argv=None):
     p = common.parser("recipes.make_measurements", __doc__)
     p.add_argument("--dataset", default="mnist-embedded",
-                   help=f"images to measure: one of {list(DATASETS)} or a .npy/.npz file of images (N, H, W, C)")
-    p.add_argument("--split", default="train", choices=SPLITS, help="split of the dataset")
+                   help=f"images to measure: one of {list(names.DATASETS)} or a .npy/.npz file of images (N, H, W, C)")
+    p.add_argument("--split", default="train", choices=names.SPLITS, help="split of the dataset")
     p.add_argument("--operator", default=DEFAULT_OPERATOR,
                    help="operator name (see measurements.__all__) or an operator config .json file")
     p.add_argument("--operator-args", default=DEFAULT_OPERATOR_ARGS,
@@ -50,6 +47,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    common.start_tensorflow()  # the library imports TensorFlow: started quietly first
+    from ambient_dcs.data.files import MeasurementFileError, operator_from_spec
+    from ambient_dcs.experiments.main_job import measure_to_file
+
     json_file = args.operator.endswith(".json")
     try:
         op = operator_from_spec(args.operator, None if json_file else args.operator_args)

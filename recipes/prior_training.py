@@ -17,20 +17,18 @@ The experiment itself is the library function ambient_dcs.experiments.prior_trai
 
 from __future__ import annotations
 
-from ambient_dcs.experiments.ambient_grid import SETTINGS
-from ambient_dcs.experiments.prior_training import (CANDIDATES, PriorTrainingConfig, prior_training,
-                                                   write_prior_training_report)
-from recipes import common
+from recipes import common, names
 
 
 def parse_args(argv=None):
     p = common.parser("recipes.prior_training", __doc__)
     p.add_argument("--settings", nargs="+", default=["clean", "pixeldrop-0.8", "blur-noise-0.5"],
-                   choices=["clean", *SETTINGS], metavar="SETTING",
-                   help="clean digits and/or measurement settings of the grid: " + ", ".join(["clean", *SETTINGS]))
-    p.add_argument("--candidates", nargs="+", default=["default", "grid"], choices=list(CANDIDATES), metavar="NAME",
-                   help="training candidates (quote names with spaces): "
-                        + "; ".join(f"{name} = {over}" for name, over in CANDIDATES.items()))
+                   choices=["clean", *names.GRID_SETTINGS], metavar="SETTING",
+                   help="clean digits and/or measurement settings of the grid: "
+                        + ", ".join(["clean", *names.GRID_SETTINGS]))
+    p.add_argument("--candidates", nargs="+", default=["default", "grid"], choices=list(names.PRIOR_CANDIDATES),
+                   metavar="NAME", help="training candidates (quote names with spaces): "
+                   + "; ".join(f"{name} = {over}" for name, over in names.PRIOR_CANDIDATES.items()))
     p.add_argument("--budget-seconds", type=float, default=100.0,
                    help="training wall time per run (the main job's prior trains about 100 s)")
     p.add_argument("--every-seconds", type=float, default=25.0, help="training seconds between scores")
@@ -48,7 +46,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return common.run(parse_args(argv), prior_training, PriorTrainingConfig, write_prior_training_report)
+    args = parse_args(argv)
+    _, strategy = common.setup(args)
+    from ambient_dcs.experiments.prior_training import PriorTrainingConfig, prior_training, write_prior_training_report
+
+    return common.run(args, strategy, prior_training, PriorTrainingConfig, write_prior_training_report)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ import measurements as M
 
 from ..data.datasets import load_dataset
 from ..data.measured import measure_dataset
+from ..metrics import classifier_scores, mnist_classifier, per_image_squared_error, posterior_coverage
 from ..priors.diffusion import DiffusionConfig, family_of, train_diffusion_prior
 from ..priors.store import PriorFolder
 from ..reconstruction.csgm import CSGM
@@ -42,7 +43,6 @@ from ..reconstruction.posterior import PosteriorSampling
 from ..reporting.figures import save_comparison_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
 from .ambient_grid import IMAGE_SHAPE, SETTINGS, make_operator
-from ..metrics import classifier_scores, mnist_classifier, per_image_squared_error, posterior_coverage
 from .prior_training import CANDIDATES, generated, train_for_budget
 
 __all__ = ["DEFAULT_SETTINGS", "AmbientDiffusionConfig", "AmbientDiffusionResult", "ambient_diffusion",

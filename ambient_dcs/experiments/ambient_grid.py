@@ -37,10 +37,11 @@ import measurements as M
 
 from ..data.datasets import load_dataset
 from ..data.measured import measure_dataset, unmeasure_dataset
-from ..priors.gan import PriorConfig, estimate_training_seconds, train_prior
+from ..metrics import classifier_scores, mnist_classifier
+from ..priors.gan import PriorConfig, train_prior
 from ..reporting.figures import save_image_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_csv, write_json
-from ..metrics import classifier_scores, mnist_classifier
+from .costs import gan_training_seconds, machine_speed
 
 __all__ = ["SETTINGS", "MODES", "KEY_SETTINGS", "THETA_PROTOCOLS", "grid_markdown",
            "doc_grid_table", "AmbientGridConfig", "AmbientGridResult", "ambient_grid",
@@ -203,11 +204,12 @@ def ambient_grid(config, strategy=None):
     out = prepare_output_dir(config.out)
     runs = runs_of(config.settings, config.no_reference, config.theta)
     total = len(runs) * len(config.seeds)
-    per_run = estimate_training_seconds(PriorConfig(steps=config.steps, batch_size=config.batch_size,
-                                                    width=config.width))
+    speed = machine_speed()
+    per_run = gan_training_seconds(PriorConfig(steps=config.steps, batch_size=config.batch_size, width=config.width),
+                                   speed=speed)
     print(f"ambient_measurements: {total} trainings of {config.steps} steps ({len(config.settings)} settings × modes × "
           f"θ protocols {config.theta}, {len(config.seeds)} seed(s)); expect about "
-          f"{(total * (per_run + 8) + 60) / 60:.0f} minutes on a 2-core CPU. Output: {out}/", flush=True)
+          f"{(total * (per_run + 8 * speed) + 60 * speed) / 60:.0f} minutes on this machine. Output: {out}/", flush=True)
     start = time.perf_counter()
     x_train = load_dataset("mnist-embedded", "train")
     x_test = load_dataset("mnist-embedded", "test")

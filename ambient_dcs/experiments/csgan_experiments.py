@@ -33,13 +33,13 @@ import tensorflow as tf
 
 from ..data.datasets import as_tf_dataset, load_dataset
 from ..data.measured import hide_labels
+from ..metrics import classifier_scores, mnist_classifier, summarize
 from ..models.csgan import CSGAN, CSSGAN, LATENT_OBJECTIVES, PENALTY_ANCHORS
 from ..networks import conv_critic, mlp_bn_generator, mlp_discriminator, mlp_generator
+from ..priors.store import train_run
 from ..reporting.embeddings import save_tsne
 from ..reporting.figures import save_comparison_grid, save_image_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_csv, write_json
-from ..metrics import classifier_scores, mnist_classifier, summarize
-from ..priors.store import train_run
 
 __all__ = ["CsganLatentStepsConfig", "CsganLatentStepsResult", "csgan_latent_steps", "write_csgan_latent_steps_report",
            "CsSganConfig", "CsSganResult", "cs_sgan", "write_cs_sgan_report", "make_generator", "make_discriminator",

@@ -24,12 +24,12 @@ import numpy as np
 import measurements as M
 
 from ..data.datasets import load_dataset
+from ..metrics import per_pixel_mse, summarize
 from ..models.pretrained import mnist_vae_prior
 from ..reconstruction.baselines import Lasso
 from ..reconstruction.csgm import CSGM
 from ..reporting.figures import save_comparison_grid, save_error_plot
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_csv, write_json
-from ..metrics import per_pixel_mse, summarize
 
 __all__ = ["PAPER_MEASUREMENTS", "CsgmVsLassoConfig", "CsgmVsLassoResult", "csgm_vs_lasso",
            "write_csgm_vs_lasso_report", "gaussian_operator", "methods_for", "run_curve", "curves", "lasso_match",

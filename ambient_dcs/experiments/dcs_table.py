@@ -36,15 +36,15 @@ from sklearn.decomposition import PCA
 import measurements as M
 
 from ..data.datasets import as_tf_dataset, load_dataset
+from ..metrics import per_image_l2_error, per_image_squared_error, summarize
 from ..models.dcs import DeepCompressedSensing, calibrate_measurement
 from ..models.pretrained import mnist_vae_prior
 from ..networks import mlp_generator
+from ..priors.store import train_run
 from ..reconstruction.csgm import CSGM
 from ..reconstruction.learned import LearnedLatentReconstructor
 from ..reporting.figures import save_comparison_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_csv, write_json
-from ..metrics import per_image_l2_error, per_image_squared_error, summarize
-from ..priors.store import train_run
 
 __all__ = ["ROWS", "PAPER", "PAPER_UNITS", "DcsTableConfig", "DcsTableResult", "dcs_table", "write_dcs_table_report",
            "table_markdown", "speed_markdown", "doc_table", "doc_speed_table", "reference_rows", "make_operator", "train_dcs_model", "evaluate_fast_path",

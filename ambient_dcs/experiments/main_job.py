@@ -36,12 +36,12 @@ import numpy as np
 
 import measurements as M
 
-from ..data.datasets import load_dataset
+from ..data.datasets import DATASETS, load_dataset
 from ..data.files import MeasurementFileError, load_measurements, operator_from_spec, save_measurements
 from ..data.measured import measure_dataset, unmeasure_dataset
 from ..metrics import posterior_coverage, reconstruction_summary
 from ..priors.diffusion import DiffusionConfig, TrainedDiffusionPrior, family_of, train_diffusion_prior
-from ..priors.gan import PriorConfig, estimate_training_seconds, load_prior, train_prior
+from ..priors.gan import PriorConfig, load_prior, train_prior
 from ..priors.store import PriorExistsError, check_prior_target, prior_settings
 from ..reconstruction.baselines import ClassicalInverse, Lasso
 from ..reconstruction.csgm import CSGM
@@ -49,6 +49,7 @@ from ..reconstruction.learned import LearnedLatentReconstructor
 from ..reconstruction.posterior import PosteriorSampling
 from ..reporting.figures import save_comparison_grid
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
+from .costs import machine_speed, main_job_seconds
 
 __all__ = ["MainJobConfig", "MainJobResult", "JobError", "ambient_then_reconstruct", "write_report",
            "resolve_operator", "classical_methods", "verdict", "table_rows", "doc_main_job_table", "measure_to_file",
@@ -56,15 +57,6 @@ __all__ = ["MainJobConfig", "MainJobResult", "JobError", "ambient_then_reconstru
 
 DEFAULT_OPERATOR = "GaussianBlur"
 DEFAULT_OPERATOR_ARGS = '{"sigma": 1.0, "size": 5, "noise": {"GaussianNoise": {"std": 0.5}}}'
-
-#: CSGM seconds per image, restart and Adam step of the default prior on the 2-core reference CPU
-#: (docs/results/main_job.md: 93-100 s for 100 images × 3 restarts × 300 steps).
-SECONDS_PER_LATENT_UPDATE = 1.1e-3
-
-#: Diffusion prior: seconds per training step (batch 64, U-Net (16, 32); DiffusionEM, an E-step every 8
-#: steps) and per image of posterior sampling (K = 8, 12 noise levels, 1 CG iteration) on the 2-core CPU.
-SECONDS_PER_DIFFUSION_STEP = 0.35
-SECONDS_PER_POSTERIOR_IMAGE = 1.0
 
 #: ``MainJobConfig.prior``: which prior families to learn from the measurements.
 PRIOR_FAMILIES = ("gan", "diffusion", "both")
@@ -209,7 +201,7 @@ class MainJobResult:
 
     @property
     def verdict(self):
-        return verdict(self.methods)
+        return verdict(self.methods, dataset=None if self.config.measurements else self.config.dataset)
 
 
 # ---------------------------------------------------------------------------------------------- set-up
@@ -223,17 +215,6 @@ def resolve_operator(config):
     return operator_from_spec(spec, None if spec.endswith(".json") else op_args)
 
 
-def estimate_minutes(config, configs, images, priors):
-    """Rough wall time from the per-step costs measured on the reference machine (``configs``: the
-    :class:`PriorConfig` or :class:`DiffusionConfig` of each prior still to train; ``priors``: the GAN
-    priors reconstructed with CSGM)."""
-    train = sum(cfg.steps * SECONDS_PER_DIFFUSION_STEP if isinstance(cfg, DiffusionConfig)
-                else estimate_training_seconds(cfg) for cfg in configs)
-    csgm = priors * images * config.restarts * config.csgm_steps * SECONDS_PER_LATENT_UPDATE
-    posterior = images * SECONDS_PER_POSTERIOR_IMAGE * config.posterior_samples / 8 if config.diffusion else 0.0
-    return (train + csgm + posterior + 30) / 60
-
-
 def _csgm(generator, op, config):
     return CSGM(generator, op, steps=config.csgm_steps, restarts=config.restarts, z_prior_weight=config.z_prior_weight,
                 batch_size=min(256, config.test_images), seed=config.seed, keep_samples=config.restarts > 1)
@@ -242,6 +223,12 @@ def _csgm(generator, op, config):
 def _posterior(model, op, config):
     return PosteriorSampling(model, op, samples=config.posterior_samples, steps=config.posterior_steps,
                              batch_size=max(1, 64 // config.posterior_samples), seed=config.seed)
+
+
+def lasso_runs(op, images):
+    """Whether the Lasso baselines reconstruct ``images`` measurements of ``op``: a linear operator, and for
+    a random one (a matrix per image) at most :data:`LASSO_MAX_RANDOM_IMAGES` images."""
+    return op.is_linear and (not op.is_random or images <= LASSO_MAX_RANDOM_IMAGES)
 
 
 def classical_methods(op, image_shape, images, lasso=True):
@@ -256,7 +243,7 @@ def classical_methods(op, image_shape, images, lasso=True):
     for name in names:
         methods[labels[name]] = ClassicalInverse(op, name, image_shape=image_shape)
     gaussian = isinstance(op.noise, M.GaussianNoise) and op.noise.std > 0
-    if op.is_linear and lasso and (not op.is_random or images <= LASSO_MAX_RANDOM_IMAGES):
+    if lasso and lasso_runs(op, images):
         for basis in ("dct", "wavelet"):
             alpha = "discrepancy" if gaussian else 0.1
             methods[f"Lasso ({basis.upper() if basis == 'dct' else 'Haar wavelet'})"] = Lasso(
@@ -341,8 +328,7 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
     op, data, image_shape, generator = _load_inputs(config)
     x_train = x_test = None
     if data is None:
-        x_train = load_dataset(config.dataset, "train")
-        x_test = load_dataset(config.dataset, "test")[: config.test_images]
+        x_train, x_test = _split(config)
         image_shape = tuple(int(d) for d in x_train.shape[1:])
         try:
             op.ensure_built(image_shape)
@@ -353,7 +339,7 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
                        f"measurements are of images of shape {tuple(image_shape)}.")
     n_images = len(data) if data is not None else len(x_test)
     plan = _plan(config, op, len(data) if data is not None else len(x_train), data is None, generator is None)
-    _announce(config, op, out, image_shape, plan, n_images)
+    _announce(config, op, out, image_shape, plan, n_images, lasso=not config.no_lasso and lasso_runs(op, n_images))
     try:
         if data is None:
             # The instrument: every training image measured once. The priors without clean data see only y, θ.
@@ -362,6 +348,9 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
             truth = x_test
         else:
             y_train, theta_train, y_test, theta_test, truth = data.y, data.theta, data.y, data.theta, None
+        skipped = []  # the classical inverses are tried first: one that cannot run must not stop the job later
+        classical = _usable(classical_methods(op, image_shape, n_images, lasso=not config.no_lasso), y_test[:2],
+                            {k: v[:2] for k, v in theta_test.items()}, skipped)
         training_data = {"prior": lambda: {"y": y_train, "theta": theta_train},
                          "prior_unmeasure": lambda: unmeasure_dataset(op, y_train, theta_train),
                          "prior_oracle": lambda: x_train}
@@ -381,15 +370,15 @@ def ambient_then_reconstruct(config, strategy=None, started=None):
         generator = priors[OURS].generator
     print("Reconstructing …", flush=True)
     recs, results = {}, {}
-    for name, method in _methods(config, op, image_shape, n_images, generator, priors).items():
+    for name, method in _methods(config, classical, op, generator, priors).items():
         recs[name], results[name] = _run_method(name, method, y_test, theta_test, truth)
     return MainJobResult(config, out, op, tuple(image_shape), results, recs, priors, generator, y_test, theta_test,
-                         truth, _notes(op, image_shape, results), started)
+                         truth, skipped + _notes(op, image_shape, results), started)
 
 
-def _announce(config, op, out, image_shape, plan, n_images):
-    """Creates ``out`` and prints the plan and its expected time; fails first (:class:`JobError`) if a
-    finished prior, or a checkpoint, with other settings is in the way."""
+def _announce(config, op, out, image_shape, plan, n_images, lasso):
+    """Creates ``out`` and prints the plan and its expected time (:mod:`~ambient_dcs.experiments.costs`);
+    fails first (:class:`JobError`) if a finished prior, or a checkpoint, with other settings is in the way."""
     prepare_output_dir(out)
     try:
         todo = [check_prior_target(out, name, prior_settings(prior_op, image_shape, cfg, mode, size), config.overwrite)
@@ -403,18 +392,46 @@ def _announce(config, op, out, image_shape, plan, n_images):
     steps = ", ".join(dict.fromkeys(
         f"{cfg.steps} steps {'for the diffusion prior' if isinstance(cfg, DiffusionConfig) else 'per GAN'}"
         for cfg in to_train))
-    print(f"ambient_then_reconstruct: {type(op).__name__} measurements of "
+    parts = main_job_seconds(config, to_train, gans, n_images, image_shape, lasso, speed=machine_speed())
+    shape = "×".join(map(str, image_shape))
+    print(f"ambient_then_reconstruct: {type(op).__name__} measurements of {shape} images of "
           f"{config.measurements or config.dataset}; {todo.count('train')} prior(s) to train"
-          f"{f' ({steps})' if steps else ''}"
-          f"{reused}, {n_images} images to reconstruct. Expected time: about "
-          f"{estimate_minutes(config, to_train, n_images, gans):.0f} minutes on a 2-core CPU. Output: {out}/",
-          flush=True)
+          f"{f' ({steps})' if steps else ''}{reused}, {n_images} images to reconstruct. Expected time: about "
+          f"{parts['total'] / 60:.0f} minutes on this machine (training {parts['training'] / 60:.0f}, "
+          f"reconstruction {parts['reconstruction'] / 60:.0f}). Output: {out}/", flush=True)
 
 
-def _methods(config, op, image_shape, n_images, generator, priors):
-    """``{label: reconstructor}``: the classical inverses, CSGM on our prior (and the fast path with
+def _split(config):
+    """``(training images, test images)`` of ``config.dataset``: its two splits, or for a user's file (one
+    set) all but its last ``test_images`` images and those, so that the test images are held out."""
+    x = load_dataset(config.dataset, "train")
+    if config.dataset in DATASETS:
+        return x, load_dataset(config.dataset, "test")[: config.test_images]
+    if len(x) <= config.test_images:
+        raise JobError(f"{config.dataset} holds {len(x)} images; expected more than --test-images = "
+                       f"{config.test_images} (its last {config.test_images} images are held out for testing).")
+    return x[: -config.test_images], x[-config.test_images:]
+
+
+def _usable(methods, y, theta, notes):
+    """The ``methods`` that reconstruct the first measurements ``y`` (θ): each is tried before any training,
+    and one that cannot run here (e.g. a Wiener filter under Poisson noise) is left out with a note."""
+    kept = {}
+    for name, method in methods.items():
+        try:
+            method.reconstruct(y, theta or None)
+        except (ValueError, TypeError, NotImplementedError) as err:
+            notes.append(f"{name} was not run: {err}")
+            print(f"  {name} cannot run on these measurements and is left out: {err}", flush=True)
+        else:
+            kept[name] = method
+    return kept
+
+
+def _methods(config, classical, op, generator, priors):
+    """``{label: reconstructor}``: the ``classical`` inverses, CSGM on our prior (and the fast path with
     ``--fast``), CSGM on the baseline priors."""
-    methods = dict(classical_methods(op, image_shape, n_images, lasso=not config.no_lasso))
+    methods = dict(classical)
     if generator is not None:
         methods[f"CSGM, {OURS}"] = _csgm(generator, op, config)
     if DIFFUSION in priors:
@@ -473,7 +490,7 @@ def doc_main_job_table(metrics):
     return markdown_table(rows, keys, headers)
 
 
-def verdict(results):
+def verdict(results, dataset=None):
     """Plain sentences: does the AmbientGAN prior beat the classical inverses and the unmeasure prior?
     Does the diffusion prior's posterior mean beat CSGM on it, and is its posterior std calibrated?"""
     lines = []
@@ -503,7 +520,8 @@ def verdict(results):
     oracle = results.get(f"CSGM, {ORACLE}")
     if oracle is not None:
         gap = mine - oracle["squared_error_mean"]
-        lines.append(f"Oracle gap: the prior trained on clean digits reaches {oracle['squared_error_mean']:.2f}, "
+        images = f"the clean images of {dataset}" if dataset else "the clean images"
+        lines.append(f"Oracle gap: the prior trained on {images} reaches {oracle['squared_error_mean']:.2f}, "
                      f"{gap:+.2f} from the AmbientGAN prior ({100 * gap / max(oracle['squared_error_mean'], 1e-9):+.0f} %).")
     return lines
 

@@ -31,13 +31,13 @@ import measurements as M
 
 from ..data.datasets import load_dataset
 from ..data.measured import measure_dataset
+from ..metrics import classifier_scores, mnist_classifier
 from ..priors.gan import PriorConfig, build_trainer, compile_trainer
 from ..priors.store import training_dataset
 from ..reporting.figures import save_curve_panels
 from ..reporting.tables import machine_description, markdown_table, prepare_output_dir, write_json
 from ..training.callbacks.score_curve import ScoreCurve
 from .ambient_grid import IMAGE_SHAPE, SETTINGS, make_operator
-from ..metrics import classifier_scores, mnist_classifier
 
 __all__ = ["CANDIDATES", "PriorTrainingConfig", "train_for_budget", "generated", "PriorTrainingResult", "prior_training",
            "write_prior_training_report",

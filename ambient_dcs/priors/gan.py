@@ -43,15 +43,7 @@ from ..training.fit import train
 from .store import PriorFolder, prior_settings, training_dataset
 
 __all__ = ["PriorConfig", "TrainedPrior", "build_networks", "build_trainer", "train_prior", "load_prior",
-           "estimate_training_seconds", "compile_trainer"]
-
-#: Training cost of one step of the default networks (width 0.25, WGAN-GP, no XLA) on the 2-core
-#: reference CPU, checkpoints and sample grids included: ``SECONDS_PER_STEP + batch ·
-#: SECONDS_PER_EXAMPLE_STEP``, fitted to the default runs: 2,000 steps of batch 32 in 165-175 s (the
-#: main job) and of batch 16 in 85-146 s, 115 s on average (the ambient_measurements grid).
-SECONDS_PER_STEP = 0.030
-SECONDS_PER_EXAMPLE_STEP = 0.00175
-
+           "compile_trainer"]
 
 @dataclasses.dataclass
 class PriorConfig:
@@ -207,19 +199,6 @@ def compile_trainer(trainer, config, steps_per_execution=None):
                     d_optimizer=keras.optimizers.Adam(config.d_learning_rate, **adam), jit_compile=config.jit_compile,
                     steps_per_execution=steps_per_execution or config.steps_per_execution)
     return trainer
-
-
-def estimate_training_seconds(config):
-    """Rough wall time of :func:`train_prior` with ``config`` on the 2-core reference CPU (no GPU).
-
-    ``SECONDS_PER_STEP + batch · SECONDS_PER_EXAMPLE_STEP`` per step, scaled with the networks'
-    width (FLOPs grow with its square) and the unrolled latent steps of ``--fast`` training (each ≈
-    half a step more).
-    """
-    width = (config.width / 0.25) ** 2
-    per_step = ((SECONDS_PER_STEP + config.batch_size * SECONDS_PER_EXAMPLE_STEP) * max(width, 1.0)
-                * (1 + 0.5 * config.latent_steps))
-    return config.steps * per_step
 
 
 def load_prior(path):

@@ -30,11 +30,11 @@ import os
 
 import tensorflow as tf
 
-__all__ = ["STRATEGIES", "PRECISIONS", "make_strategy", "add_strategy_argument", "set_precision", "loss_scaled", "num_replicas", "scale_loss", "replica_rows", "replica_seed", "replica_mean", "gather_replicas"]
+__all__ = ["STRATEGIES", "PRECISIONS", "make_strategy", "set_precision", "loss_scaled", "num_replicas", "scale_loss", "replica_rows", "replica_seed", "replica_mean", "gather_replicas"]
 
-#: Names accepted by :func:`make_strategy` (and by the recipes' ``--strategy``).
+#: Names accepted by :func:`make_strategy` (and by the recipes' ``--strategy``, ``recipes.names``).
 STRATEGIES = ("default", "mirrored", "multiworker")
-#: Names accepted by :func:`set_precision` (and by the recipes' ``--precision``).
+#: Names accepted by :func:`set_precision` (and by the recipes' ``--precision``, ``recipes.names``).
 PRECISIONS = {"float32": "float32", "mixed-float16": "mixed_float16", "mixed-bfloat16": "mixed_bfloat16"}
 
 
@@ -62,21 +62,6 @@ def make_strategy(name="default", devices=None):
     if "TF_CONFIG" not in os.environ:
         print("strategy 'multiworker': TF_CONFIG is not set, so this process is a cluster of one worker.")
     return tf.distribute.MultiWorkerMirroredStrategy()
-
-
-def add_strategy_argument(parser):
-    """Adds ``--strategy`` and ``--precision`` to an ``argparse`` parser (the recipes')."""
-    parser.add_argument(
-        "--strategy", choices=STRATEGIES, default="default",
-        help="tf.distribute strategy of the training: 'default' (one device), 'mirrored' (all local GPUs, "
-             "the global batch split across them) or 'multiworker' (one process per machine, cluster from "
-             "TF_CONFIG); see README 'Running on a GPU / several GPUs'")
-    parser.add_argument(
-        "--precision", choices=list(PRECISIONS), default="float32",
-        help="numerics of the networks: 'mixed-float16' (GPUs with tensor cores; losses scaled dynamically) "
-             "or 'mixed-bfloat16' (recent GPUs/TPUs): float16/bfloat16 compute, float32 weights. On a CPU "
-             "they are slower, not faster")
-    return parser
 
 
 def set_precision(name="float32"):

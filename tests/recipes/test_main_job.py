@@ -144,6 +144,19 @@ def test_diffusion_prior_needs_a_linear_operator(tmp_path, capsys):
     assert "needs a linear operator" in capsys.readouterr().err and not never.exists()
 
 
+def test_a_method_that_cannot_run_is_left_out_before_training(tmp_path, capsys):
+    # Poisson noise: no Wiener filter; found before any prior trains, said in the report, the rest runs.
+    out = tmp_path / "poisson"
+    poisson = '{"sigma": 1.0, "size": 5, "noise": {"PoissonNoise": {"scale": 50}}}'
+    assert ambient_then_reconstruct.main(TINY + ["--operator", "GaussianBlur", "--operator-args", poisson, "--no-lasso",
+                                                 "--no-baselines", "--test-images", "4", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("Wiener deconvolution cannot run") < printed.index("Training prior")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert list(metrics["methods"]) == ["CSGM, AmbientGAN prior (ours)"]
+    assert any("Wiener deconvolution was not run" in note and "Gaussian noise" in note for note in metrics["notes"])
+
+
 RESUME_ARGS = ["--steps", "60", "--batch-size", "16", "--latent-dim", "4", "--width", "0.0625", "--csgm-steps", "2",
                "--restarts", "1", "--checkpoint-every", "5", "--test-images", "4", "--no-baselines", "--no-lasso",
                "--no-xla", "--quiet"]
